@@ -1,0 +1,168 @@
+//! Who holds each socket: one pass over `/proc/<pid>/fd`, spread across the cores.
+//!
+//! A complete owner map needs one readlink per open fd on the host, so that is all this does per
+//! fd: `readlinkat` relative to the already-open fd directory (no path walk), into a stack
+//! buffer, and a lookup in the set of inodes the caller cares about. No stat, no SELinux label,
+//! no allocation per fd.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::CStr;
+use std::fs;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+
+use rustix::fd::OwnedFd;
+use rustix::fs::{CWD, Dir, Mode, OFlags, openat, readlinkat_raw};
+use rustix::io::Errno;
+
+/// The owners found for the wanted inodes, and what could not be looked at.
+#[derive(Debug, Default)]
+pub struct OwnerScan {
+    /// inode → every pid holding an fd to it, sorted and unique.
+    pub owners: HashMap<u64, Vec<u32>>,
+    /// Processes whose fd table could not be read (permission), sorted.
+    pub unreadable: Vec<u32>,
+    /// False when /proc itself could not be listed.
+    pub proc_readable: bool,
+}
+
+/// Walks every process's fd table once and records the holders of `wanted` inodes.
+pub fn scan(wanted: &HashSet<u64>) -> OwnerScan {
+    let Some(pids) = list_pids() else {
+        return OwnerScan::default();
+    };
+    let mut result = OwnerScan {
+        proc_readable: true,
+        ..OwnerScan::default()
+    };
+    if wanted.is_empty() {
+        return result;
+    }
+    for part in scan_parallel(&pids, wanted) {
+        result.unreadable.extend(part.unreadable);
+        for (inode, pid) in part.found {
+            result.owners.entry(inode).or_default().push(pid);
+        }
+    }
+    for pids in result.owners.values_mut() {
+        pids.sort_unstable();
+        pids.dedup();
+    }
+    result.unreadable.sort_unstable();
+    result
+}
+
+/// Numeric entries of /proc, or None when /proc cannot be listed at all.
+pub fn list_pids() -> Option<Vec<u32>> {
+    let entries = fs::read_dir("/proc").ok()?;
+    let pids = entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .collect();
+    Some(pids)
+}
+
+#[derive(Default)]
+struct Partial {
+    found: Vec<(u64, u32)>,
+    unreadable: Vec<u32>,
+}
+
+/// Workers take pids from a shared counter, so one process with 20,000 fds does not leave the
+/// other cores idle.
+fn scan_parallel(pids: &[u32], wanted: &HashSet<u64>) -> Vec<Partial> {
+    let workers = thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(pids.len().div_ceil(32).max(1));
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut partial = Partial::default();
+        while let Some(&pid) = pids.get(next.fetch_add(1, Ordering::Relaxed)) {
+            scan_pid(pid, wanted, &mut partial);
+        }
+        partial
+    };
+    if workers == 1 {
+        return vec![work()];
+    }
+    thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+        handles
+            .into_iter()
+            .filter_map(|handle| handle.join().ok())
+            .collect()
+    })
+}
+
+fn scan_pid(pid: u32, wanted: &HashSet<u64>, partial: &mut Partial) {
+    let path = format!("/proc/{pid}/fd");
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let dir_fd = match openat(CWD, path.as_str(), flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ACCESS | Errno::PERM) => {
+            partial.unreadable.push(pid);
+            return;
+        }
+        // The process exited mid-scan, or is a zombie: it holds nothing.
+        Err(_) => return,
+    };
+    let Ok(mut dir) = Dir::read_from(&dir_fd) else {
+        return;
+    };
+    let mut link = [0u8; 64];
+    while let Some(Ok(entry)) = dir.read() {
+        match socket_inode(&dir_fd, entry.file_name(), &mut link) {
+            Ok(Some(inode)) if wanted.contains(&inode) => partial.found.push((inode, pid)),
+            // Listing worked but reading the links is refused (an LSM, or a process that
+            // turned non-dumpable): its sockets are hidden from us, not absent.
+            Err(Errno::ACCESS | Errno::PERM) => {
+                partial.unreadable.push(pid);
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The inode of a `socket:[12345]` link, None for every other kind of fd.
+fn socket_inode(dir: &OwnedFd, name: &CStr, link: &mut [u8; 64]) -> Result<Option<u64>, Errno> {
+    if name.to_bytes().first() == Some(&b'.') {
+        return Ok(None);
+    }
+    let len = readlinkat_raw(dir, name, &mut link[..])?;
+    Ok(link.get(..len).and_then(parse_socket_link))
+}
+
+pub fn parse_socket_link(target: &[u8]) -> Option<u64> {
+    let digits = target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn parses_only_socket_links() {
+        assert_eq!(parse_socket_link(b"socket:[12345]"), Some(12345));
+        assert_eq!(parse_socket_link(b"pipe:[12345]"), None);
+        assert_eq!(parse_socket_link(b"/tmp/socket:[1]"), None);
+        assert_eq!(parse_socket_link(b"socket:[]"), None);
+        assert_eq!(parse_socket_link(b"socket:[12a]"), None);
+    }
+
+    #[test]
+    fn finds_this_process_as_holder_of_its_own_listener() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let fd_path = format!("/proc/self/fd/{}", {
+            use std::os::fd::AsRawFd;
+            listener.as_raw_fd()
+        });
+        let inode = fs::metadata(fd_path).expect("stat fd").ino();
+        let scan = scan(&HashSet::from([inode]));
+        assert!(scan.proc_readable);
+        assert_eq!(scan.owners.get(&inode), Some(&vec![std::process::id()]));
+    }
+}
