@@ -26,6 +26,7 @@ impl Filter {
                 udp: cli.udp || any_proto,
                 ipv4: cli.ipv4 || any_family,
                 ipv6: cli.ipv6 || any_family,
+                listeners_only: !cli.all,
             },
             all: cli.all,
             ports: cli.ports.clone(),

@@ -1,21 +1,13 @@
-//! portscope: who holds that port?
-
-mod app;
-mod cli;
-mod collect;
-mod filter;
-mod model;
-mod query;
-mod report;
-mod sanitize;
+//! portscope: who holds that port? The binary is only the edge: parse, run, map to an exit code.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 
-use crate::app::exit;
-use crate::cli::Cli;
+use portscope::app::{self, exit};
+use portscope::cli::{self, Cli};
+use portscope::sanitize;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

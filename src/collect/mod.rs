@@ -22,16 +22,13 @@ use crate::model::{NoneReason, Owner, Snapshot, Socket, Visibility};
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
     #[error("cannot read the socket table {table}: {message}")]
-    SocketTable {
-        table: &'static str,
-        message: String,
-    },
+    SocketTable { table: String, message: String },
 }
 
 impl CollectError {
-    fn table(table: &'static str, error: impl std::fmt::Display) -> Self {
+    fn table(table: impl Into<String>, error: impl std::fmt::Display) -> Self {
         CollectError::SocketTable {
-            table,
+            table: table.into(),
             message: error.to_string(),
         }
     }
@@ -44,6 +41,8 @@ pub struct Tables {
     pub udp: bool,
     pub ipv4: bool,
     pub ipv6: bool,
+    /// Ask the kernel for listeners only (TCP LISTEN, unconnected UDP); much less to read.
+    pub listeners_only: bool,
 }
 
 impl Default for Tables {
@@ -53,6 +52,7 @@ impl Default for Tables {
             udp: true,
             ipv4: true,
             ipv6: true,
+            listeners_only: true,
         }
     }
 }

@@ -8,11 +8,12 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
 use std::fs;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use rustix::fd::OwnedFd;
-use rustix::fs::{CWD, Dir, Mode, OFlags, openat, readlinkat_raw};
+use rustix::fs::{CWD, Mode, OFlags, RawDir, openat, readlinkat_raw};
 use rustix::io::Errno;
 
 /// The owners found for the wanted inodes, and what could not be looked at.
@@ -77,8 +78,9 @@ fn scan_parallel(pids: &[u32], wanted: &HashSet<u64>) -> Vec<Partial> {
     let next = AtomicUsize::new(0);
     let work = || {
         let mut partial = Partial::default();
+        let mut dents = Vec::with_capacity(DENTS_BUFFER);
         while let Some(&pid) = pids.get(next.fetch_add(1, Ordering::Relaxed)) {
-            scan_pid(pid, wanted, &mut partial);
+            scan_pid(pid, wanted, &mut partial, dents.spare_capacity_mut());
         }
         partial
     };
@@ -94,7 +96,10 @@ fn scan_parallel(pids: &[u32], wanted: &HashSet<u64>) -> Vec<Partial> {
     })
 }
 
-fn scan_pid(pid: u32, wanted: &HashSet<u64>, partial: &mut Partial) {
+/// One getdents64 call lists about 1,000 fds with a buffer this size.
+const DENTS_BUFFER: usize = 32 * 1024;
+
+fn scan_pid(pid: u32, wanted: &HashSet<u64>, partial: &mut Partial, dents: &mut [MaybeUninit<u8>]) {
     let path = format!("/proc/{pid}/fd");
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let dir_fd = match openat(CWD, path.as_str(), flags, Mode::empty()) {
@@ -106,11 +111,10 @@ fn scan_pid(pid: u32, wanted: &HashSet<u64>, partial: &mut Partial) {
         // The process exited mid-scan, or is a zombie: it holds nothing.
         Err(_) => return,
     };
-    let Ok(mut dir) = Dir::read_from(&dir_fd) else {
-        return;
-    };
+    // RawDir borrows the fd, so the same open directory serves getdents and readlinkat.
+    let mut dir = RawDir::new(&dir_fd, dents);
     let mut link = [0u8; 64];
-    while let Some(Ok(entry)) = dir.read() {
+    while let Some(Ok(entry)) = dir.next() {
         match socket_inode(&dir_fd, entry.file_name(), &mut link) {
             Ok(Some(inode)) if wanted.contains(&inode) => partial.found.push((inode, pid)),
             // Listing worked but reading the links is refused (an LSM, or a process that

@@ -1,0 +1,38 @@
+# portscope: `make run` builds and runs it; `make test` runs the whole test suite.
+CARGO ?= cargo
+ARGS ?=
+BIN := target/release/portscope
+
+.PHONY: run build test test-deps lint fmt bench screenshots completions man clean
+
+run: build
+	./$(BIN) $(ARGS)
+
+build:
+	$(CARGO) build --release
+
+# The tests bind real sockets, fork real holders (python3), drive the TUI in tmux, and,
+# as root, build network namespaces (iproute2).
+test: test-deps
+	$(CARGO) test --all-targets
+
+test-deps:
+	@scripts/ensure-tools.sh python3 tmux ip ss unshare
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+completions: build
+	mkdir -p target/completions
+	for s in bash zsh fish; do ./$(BIN) --completions $$s > target/completions/portscope.$$s; done
+
+man: build
+	mkdir -p target/man
+	./$(BIN) --man > target/man/portscope.1
+
+clean:
+	$(CARGO) clean
