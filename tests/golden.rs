@@ -58,6 +58,7 @@ fn process(pid: u32, name: &str, cmdline: &[&str], ppid: u32) -> Process {
         uid: Some(0),
         user: Some(SafeText::new("root")),
         ppid: Some(ppid),
+        parent_name: Some(SafeText::new(if ppid == 1 { "systemd" } else { "parent" })),
         start_time: Some(T0 - 3_600),
     }
 }

@@ -32,11 +32,19 @@ impl ProcessFacts {
             .with_cwd(UpdateKind::Always)
             .with_user(UpdateKind::Always);
         system.refresh_processes_specifics(ProcessesToUpdate::Some(&wanted), true, kind);
+        // Parents are named too ("parent 812 (npm)"): only their name is read.
+        let parents: Vec<Pid> = wanted
+            .iter()
+            .filter_map(|&pid| system.process(pid)?.parent())
+            .filter(|ppid| !pids.contains(&ppid.as_u32()))
+            .collect();
+        let names_only = ProcessRefreshKind::nothing();
+        system.refresh_processes_specifics(ProcessesToUpdate::Some(&parents), true, names_only);
         let users = self.users.get_or_insert_with(load_users);
         wanted
             .into_iter()
             .filter_map(|pid| system.process(pid))
-            .map(|process| (process.pid().as_u32(), describe(process, users)))
+            .map(|process| (process.pid().as_u32(), describe(process, system, users)))
             .collect()
     }
 
@@ -53,7 +61,11 @@ impl ProcessFacts {
     }
 }
 
-fn describe(process: &sysinfo::Process, users: &HashMap<u32, SafeText>) -> Process {
+fn describe(
+    process: &sysinfo::Process,
+    system: &System,
+    users: &HashMap<u32, SafeText>,
+) -> Process {
     let uid = process.user_id().map(|uid| **uid);
     Process {
         pid: process.pid().as_u32(),
@@ -64,6 +76,10 @@ fn describe(process: &sysinfo::Process, users: &HashMap<u32, SafeText>) -> Proce
         user: uid.and_then(|uid| users.get(&uid).cloned()),
         uid,
         ppid: process.parent().map(Pid::as_u32),
+        parent_name: process
+            .parent()
+            .and_then(|ppid| system.process(ppid))
+            .map(|parent| SafeText::from_os(parent.name())),
         start_time: Some(process.start_time()).filter(|&t| t > 0),
     }
 }

@@ -252,6 +252,7 @@ pub struct Process {
     pub uid: Option<u32>,
     pub user: Option<SafeText>,
     pub ppid: Option<u32>,
+    pub parent_name: Option<SafeText>,
     /// Seconds since the Unix epoch.
     pub start_time: Option<u64>,
 }
@@ -264,6 +265,24 @@ impl Process {
         }
         let parts: Vec<&str> = self.cmdline.iter().map(SafeText::as_str).collect();
         parts.join(" ")
+    }
+
+    /// Like [`Process::command`], with the program's directory left out
+    /// (`python3 app.py` for `/usr/bin/python3 app.py`), for narrow columns.
+    pub fn short_command(&self) -> String {
+        let Some((program, args)) = self.cmdline.split_first() else {
+            return self.command();
+        };
+        let program = program.as_str();
+        // A program that rewrote its title ("nginx: worker process") is shown as it is.
+        let base = match program.contains(' ') {
+            true => program,
+            false => program.rsplit('/').next().unwrap_or(program),
+        };
+        std::iter::once(base)
+            .chain(args.iter().map(SafeText::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

@@ -65,6 +65,7 @@ struct JsonProcess<'a> {
     uid: Option<u32>,
     user: Option<&'a SafeText>,
     ppid: Option<u32>,
+    parent_name: Option<&'a SafeText>,
     start_time: Option<String>,
 }
 
@@ -128,6 +129,7 @@ fn process(process: &Process) -> JsonProcess<'_> {
         uid: process.uid,
         user: process.user.as_ref(),
         ppid: process.ppid,
+        parent_name: process.parent_name.as_ref(),
         start_time: process.start_time.map(rfc3339),
     }
 }

@@ -147,10 +147,10 @@ fn write_process(
         writeln!(out, "      {} {cwd}", field("cwd"))?;
     }
     if let Some(ppid) = process.ppid {
-        let parent = snapshot
-            .processes
-            .get(&ppid)
-            .map(|p| format!(" ({})", p.name))
+        let parent = process
+            .parent_name
+            .as_ref()
+            .map(|name| format!(" ({name})"))
             .unwrap_or_default();
         writeln!(out, "      {} {ppid}{parent}", field("parent"))?;
     }

@@ -192,7 +192,7 @@ fn command_label(snapshot: &Snapshot, socket: &Socket) -> String {
     snapshot
         .holders(socket)
         .next()
-        .map(|p| p.command())
+        .map(|p| p.short_command())
         .unwrap_or_default()
 }
 
