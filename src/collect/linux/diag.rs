@@ -9,12 +9,16 @@ use std::io;
 use std::net::IpAddr;
 
 use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NetlinkBuffer, NetlinkHeader,
+    NetlinkMessage,
 };
 use netlink_packet_sock_diag::{
-    AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SockDiagMessage,
-    inet::{ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags},
+    AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DIAG_BY_FAMILY, SockDiagMessage,
+    inet::{
+        ExtensionFlags, InetRequest, InetResponseBuffer, InetResponseHeader, SocketId, StateFlags,
+    },
 };
+use netlink_packet_utils::Parseable;
 use netlink_sys::{Socket as NetlinkSocket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 
 use crate::model::{Family, NoneReason, Owner, Proto, SockState, Socket};
@@ -109,6 +113,7 @@ fn send_request(socket: &NetlinkSocket, request: Request) -> io::Result<()> {
 }
 
 /// Reads one datagram of netlink messages; returns true when the dump is complete.
+/// Only the fixed 72-byte header of each row is parsed: no attributes, no allocation.
 fn read_messages(
     mut bytes: &[u8],
     request: Request,
@@ -116,20 +121,21 @@ fn read_messages(
     consistent: &mut bool,
 ) -> io::Result<bool> {
     while !bytes.is_empty() {
-        let message = NetlinkMessage::<SockDiagMessage>::deserialize(bytes)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-        if message.header.flags & NLM_F_DUMP_INTR != 0 {
+        let message = NetlinkBuffer::new_checked(bytes).map_err(invalid)?;
+        if message.flags() & NLM_F_DUMP_INTR != 0 {
             *consistent = false;
         }
-        match message.payload {
-            NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
-                sockets.push(to_socket(&response, request.proto));
+        match message.message_type() {
+            SOCK_DIAG_BY_FAMILY => {
+                let row = InetResponseBuffer::new_checked(message.payload()).map_err(invalid)?;
+                let header = InetResponseHeader::parse(&row).map_err(invalid)?;
+                sockets.push(to_socket(&header, request.proto));
             }
-            NetlinkPayload::Done(_) => return Ok(true),
-            NetlinkPayload::Error(error) => return Err(error.to_io()),
+            NLMSG_DONE => return Ok(true),
+            NLMSG_ERROR => return Err(netlink_error(message.payload())),
             _ => {}
         }
-        let length = message.header.length as usize;
+        let length = message.length() as usize;
         if length == 0 {
             return Ok(true);
         }
@@ -138,12 +144,27 @@ fn read_messages(
     Ok(false)
 }
 
+/// NLMSG_ERROR carries a negative errno first.
+fn netlink_error(payload: &[u8]) -> io::Error {
+    let code = payload
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, i32::from_ne_bytes);
+    match code {
+        0 => io::Error::other("netlink error without a code"),
+        code => io::Error::from_raw_os_error(-code),
+    }
+}
+
+fn invalid(error: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error.to_string())
+}
+
 fn align(len: usize) -> usize {
     (len + 3) & !3
 }
 
-fn to_socket(response: &InetResponse, proto: Proto) -> Socket {
-    let header = &response.header;
+fn to_socket(header: &InetResponseHeader, proto: Proto) -> Socket {
     let id = &header.socket_id;
     let state = state(proto, header.state);
     let connected = !matches!(state, SockState::Listen | SockState::Unconn);
