@@ -96,7 +96,14 @@ pub fn run(cli: &Cli) -> Result<u8, AppError> {
             clap_mangen::Man::new(Cli::command()).render(&mut out)?;
             exit::OK
         }
-        Mode::Once | Mode::Live => run_once(cli, &terminal, &mut out)?,
+        Mode::Live => {
+            drop(out);
+            let theme = crate::tui::Theme {
+                color: terminal.color,
+            };
+            return Ok(crate::tui::run(Filter::from_cli(cli), cli.interval, theme)?);
+        }
+        Mode::Once => run_once(cli, &terminal, &mut out)?,
         Mode::Query(_) => run_query(cli, &terminal, &mut out)?,
     };
     out.flush()?;

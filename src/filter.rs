@@ -27,6 +27,7 @@ impl Filter {
                 ipv4: cli.ipv4 || any_family,
                 ipv6: cli.ipv6 || any_family,
                 listeners_only: !cli.all,
+                connections: false,
             },
             all: cli.all,
             ports: cli.ports.clone(),

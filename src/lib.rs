@@ -11,3 +11,4 @@ pub mod model;
 pub mod query;
 pub mod report;
 pub mod sanitize;
+pub mod tui;

@@ -13,7 +13,7 @@ mod other;
 use other as os;
 mod procinfo;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::SystemTime;
 
 use crate::model::{NoneReason, Owner, Snapshot, Socket, Visibility};
@@ -43,6 +43,8 @@ pub struct Tables {
     pub ipv6: bool,
     /// Ask the kernel for listeners only (TCP LISTEN, unconnected UDP); much less to read.
     pub listeners_only: bool,
+    /// Also count established TCP connections per listening port (the live view).
+    pub connections: bool,
 }
 
 impl Default for Tables {
@@ -53,6 +55,7 @@ impl Default for Tables {
             ipv4: true,
             ipv6: true,
             listeners_only: true,
+            connections: false,
         }
     }
 }
@@ -103,11 +106,16 @@ impl Collector {
             .collect();
         let processes = self.facts.refresh(&pids);
         let uids: BTreeSet<u32> = sockets.iter().map(|s| s.uid).collect();
+        let connections = match tables.connections {
+            true => os::connections(tables, &sockets)?,
+            false => BTreeMap::new(),
+        };
         Ok(Snapshot {
             taken_at,
             sockets,
             users: self.facts.user_names(uids),
             processes,
+            connections,
             ephemeral: os::ephemeral_range(),
             visibility: Visibility {
                 unreadable_pids: owners.unreadable_pids,

@@ -83,6 +83,14 @@ pub fn find_owners(sockets: &[Socket]) -> Owners {
     }
 }
 
+/// Connection counts are not collected on this OS yet.
+pub fn connections(
+    _tables: Tables,
+    _listeners: &[Socket],
+) -> Result<std::collections::BTreeMap<u16, crate::model::Connections>, CollectError> {
+    Ok(std::collections::BTreeMap::new())
+}
+
 pub fn ephemeral_range() -> Option<PortRange> {
     None
 }

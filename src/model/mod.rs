@@ -286,6 +286,17 @@ impl Process {
     }
 }
 
+/// Established TCP connections to one local port.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Connections {
+    pub count: usize,
+    /// The first few peers, for the details pane.
+    pub peers: Vec<(IpAddr, u16)>,
+}
+
+/// How many peers a snapshot keeps per port; the count is always exact.
+pub const PEERS_KEPT: usize = 64;
+
 /// What the collector could and could not see, for the summary line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Visibility {
@@ -301,6 +312,8 @@ pub struct Snapshot {
     pub processes: BTreeMap<u32, Process>,
     /// Socket uid → user name, for sockets whose owner is hidden.
     pub users: BTreeMap<u32, SafeText>,
+    /// Established TCP connections by local port, for listening ports (live view only).
+    pub connections: BTreeMap<u16, Connections>,
     /// This OS's own ephemeral port range, when known.
     pub ephemeral: Option<PortRange>,
     pub visibility: Visibility,

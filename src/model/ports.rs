@@ -33,6 +33,15 @@ impl RangeGroup {
         }
     }
 
+    /// One sentence for the help screen.
+    pub fn explain(self) -> &'static str {
+        match self {
+            RangeGroup::WellKnown => "system services; binding needs root or CAP_NET_BIND_SERVICE",
+            RangeGroup::Registered => "assigned by IANA to applications; any user may bind them",
+            RangeGroup::Dynamic => "never assigned; the OS hands them to clients as source ports",
+        }
+    }
+
     /// The heading used in tables and the TUI.
     pub fn title(self) -> &'static str {
         match self {

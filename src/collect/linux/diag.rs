@@ -35,16 +35,30 @@ const DUMP_ATTEMPTS: usize = 3;
 pub struct Request {
     pub family: Family,
     pub proto: Proto,
-    pub listeners_only: bool,
+    pub states: StateFlags,
 }
 
 impl Request {
-    fn states(self) -> StateFlags {
-        match (self.listeners_only, self.proto) {
+    pub fn new(family: Family, proto: Proto, listeners_only: bool) -> Self {
+        let states = match (listeners_only, proto) {
             (false, _) => StateFlags::all(),
             (true, Proto::Tcp) => StateFlags::LISTEN,
             // A bound UDP socket that is not connected is in TCP_CLOSE.
             (true, Proto::Udp) => StateFlags::CLOSE,
+        };
+        Request {
+            family,
+            proto,
+            states,
+        }
+    }
+
+    /// Established TCP connections only.
+    pub fn established(family: Family) -> Self {
+        Request {
+            family,
+            proto: Proto::Tcp,
+            states: StateFlags::ESTABLISHED,
         }
     }
 
@@ -101,7 +115,7 @@ fn send_request(socket: &NetlinkSocket, request: Request) -> io::Result<()> {
         family,
         protocol,
         extensions: ExtensionFlags::empty(),
-        states: request.states(),
+        states: request.states,
         socket_id,
     });
     let mut packet = NetlinkMessage::new(header, message.into());

@@ -1,0 +1,123 @@
+//! Keys as data: one table from key to command, then one `match` in `App::command`.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::state::FilterInput;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    Quit,
+    Close,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    Enter,
+    Help,
+    StartFilter,
+    CycleSort,
+    Pause,
+    Refresh,
+    Kill,
+    ToggleTcp,
+    ToggleUdp,
+    ToggleIpv4,
+    ToggleIpv6,
+    ToggleAll,
+}
+
+const NONE: KeyModifiers = KeyModifiers::NONE;
+const SHIFT: KeyModifiers = KeyModifiers::SHIFT;
+
+/// (key, modifiers, command). Letters that differ by case carry SHIFT as terminals report it.
+const KEYMAP: &[(KeyCode, KeyModifiers, Command)] = &[
+    (KeyCode::Char('q'), NONE, Command::Quit),
+    (KeyCode::Char('c'), KeyModifiers::CONTROL, Command::Quit),
+    (KeyCode::Esc, NONE, Command::Close),
+    (KeyCode::Up, NONE, Command::Up),
+    (KeyCode::Char('k'), NONE, Command::Up),
+    (KeyCode::Down, NONE, Command::Down),
+    (KeyCode::Char('j'), NONE, Command::Down),
+    (KeyCode::PageUp, NONE, Command::PageUp),
+    (KeyCode::PageDown, NONE, Command::PageDown),
+    (KeyCode::Home, NONE, Command::Home),
+    (KeyCode::Char('g'), NONE, Command::Home),
+    (KeyCode::End, NONE, Command::End),
+    (KeyCode::Char('G'), SHIFT, Command::End),
+    (KeyCode::Enter, NONE, Command::Enter),
+    (KeyCode::Char('?'), SHIFT, Command::Help),
+    (KeyCode::Char('?'), NONE, Command::Help),
+    (KeyCode::F(1), NONE, Command::Help),
+    (KeyCode::Char('/'), NONE, Command::StartFilter),
+    (KeyCode::Char('s'), NONE, Command::CycleSort),
+    (KeyCode::Char(' '), NONE, Command::Pause),
+    (KeyCode::Char('r'), NONE, Command::Refresh),
+    (KeyCode::Char('K'), SHIFT, Command::Kill),
+    (KeyCode::Char('t'), NONE, Command::ToggleTcp),
+    (KeyCode::Char('u'), NONE, Command::ToggleUdp),
+    (KeyCode::Char('4'), NONE, Command::ToggleIpv4),
+    (KeyCode::Char('6'), NONE, Command::ToggleIpv6),
+    (KeyCode::Char('a'), NONE, Command::ToggleAll),
+];
+
+/// The command for a key in the normal view, if any.
+pub fn command_for(key: KeyEvent) -> Option<Command> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    KEYMAP
+        .iter()
+        .find(|(code, modifiers, _)| *code == key.code && *modifiers == key.modifiers)
+        .map(|(_, _, command)| *command)
+}
+
+/// What a key means while the `/` filter is being typed.
+pub fn filter_input(key: KeyEvent) -> Option<FilterInput> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    match key.code {
+        KeyCode::Enter => Some(FilterInput::Accept),
+        KeyCode::Esc => Some(FilterInput::Cancel),
+        KeyCode::Backspace => Some(FilterInput::Backspace),
+        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+            Some(FilterInput::Char(c))
+        }
+        _ => None,
+    }
+}
+
+/// The footer's key hints.
+pub const HINTS: &[(&str, &str)] = &[
+    ("q", "quit"),
+    ("?", "help"),
+    ("/", "filter"),
+    ("⏎", "details"),
+    ("s", "sort"),
+    ("␣", "pause"),
+    ("a", "all"),
+    ("t/u", "tcp/udp"),
+    ("4/6", "v4/v6"),
+    ("r", "refresh"),
+    ("K", "kill"),
+];
+
+/// The help overlay: every key with what it does.
+pub const HELP: &[(&str, &str)] = &[
+    ("↑ ↓  j k", "move"),
+    ("PgUp PgDn", "move a page"),
+    ("Home End  g G", "first / last row"),
+    ("Enter", "details of the listener; fold a group header"),
+    ("/", "filter by port, address, process or user (Esc clears)"),
+    ("s", "sort: port, process, pid, user"),
+    ("t  u", "show TCP / UDP"),
+    ("4  6", "show IPv4 / IPv6"),
+    ("a", "all sockets, not only listeners"),
+    ("Space", "pause / resume refreshing"),
+    ("r", "refresh now"),
+    ("K", "stop the selected holder"),
+    ("mouse", "wheel scrolls, click selects"),
+    ("q  Esc  Ctrl-C", "quit (Esc closes a pane first)"),
+];

@@ -1,0 +1,49 @@
+//! The `?` overlay: every key, and what the three port ranges mean.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use super::Theme;
+use crate::model::RangeGroup;
+use crate::tui::keys::HELP;
+
+pub fn draw(frame: &mut Frame, area: Rect, theme: Theme) {
+    let mut lines: Vec<Line> = HELP
+        .iter()
+        .map(|(keys, what)| {
+            Line::from(vec![
+                Span::styled(format!("{keys:<16}"), theme.key()),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("Port ranges (IANA)", theme.title()));
+    for group in RangeGroup::ALL {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<28}", group.title()), theme.group()),
+            Span::raw(group.explain()),
+        ]));
+    }
+    lines.push(Line::styled(
+        "A port in this OS's ephemeral range (header) may also be handed to outgoing connections.",
+        theme.dim(),
+    ));
+    let height = (lines.len() as u16 + 2).min(area.height);
+    let [popup] = Layout::vertical([Constraint::Length(height)])
+        .flex(Flex::Center)
+        .areas(area);
+    let [popup] = Layout::horizontal([Constraint::Max(96)])
+        .flex(Flex::Center)
+        .areas(popup);
+    frame.render_widget(Clear, popup);
+    let block = Block::bordered().title(" help · ? or Esc closes ");
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        popup,
+    );
+}

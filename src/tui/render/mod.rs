@@ -1,0 +1,137 @@
+//! Drawing the live view: one file per screen region.
+
+mod details;
+mod header;
+mod help;
+mod listeners;
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::keys::HINTS;
+use super::state::{App, Overlay};
+
+/// Below this the layout cannot show a useful table; a placeholder says so.
+pub const MIN_WIDTH: u16 = 40;
+pub const MIN_HEIGHT: u16 = 8;
+
+/// Colours, or only bold/dim/reverse when colour is off (NO_COLOR, --color never).
+#[derive(Clone, Copy, Debug)]
+pub struct Theme {
+    pub color: bool,
+}
+
+impl Theme {
+    fn fg(self, color: Color) -> Style {
+        if self.color {
+            Style::new().fg(color)
+        } else {
+            Style::new()
+        }
+    }
+    pub fn group(self) -> Style {
+        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    }
+    pub fn title(self) -> Style {
+        Style::new().add_modifier(Modifier::BOLD)
+    }
+    pub fn dim(self) -> Style {
+        Style::new().add_modifier(Modifier::DIM)
+    }
+    pub fn exposed(self) -> Style {
+        self.fg(Color::Yellow)
+    }
+    pub fn local(self) -> Style {
+        self.fg(Color::Green)
+    }
+    pub fn hidden(self) -> Style {
+        self.fg(Color::Magenta)
+    }
+    pub fn warn(self) -> Style {
+        self.fg(Color::Yellow)
+    }
+    pub fn error(self) -> Style {
+        self.fg(Color::Red).add_modifier(Modifier::BOLD)
+    }
+    pub fn new_row(self) -> Style {
+        self.fg(Color::Green).add_modifier(Modifier::BOLD)
+    }
+    pub fn gone_row(self) -> Style {
+        Style::new().add_modifier(Modifier::DIM | Modifier::CROSSED_OUT)
+    }
+    pub fn selected(self) -> Style {
+        Style::new().add_modifier(Modifier::REVERSED)
+    }
+    pub fn key(self) -> Style {
+        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    }
+}
+
+pub fn draw(frame: &mut Frame, app: &mut App, theme: Theme) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        app.table_area = None;
+        return too_small(frame, area, theme);
+    }
+    let header_height = header::height(app);
+    let [top, body, bottom] = Layout::vertical([
+        Constraint::Length(header_height),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    header::draw(frame, top, app, theme);
+    if app.details && app.selected_socket().is_some() {
+        let [list, pane] =
+            Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body);
+        listeners::draw(frame, list, app, theme);
+        details::draw(frame, pane, app, theme);
+    } else {
+        listeners::draw(frame, body, app, theme);
+    }
+    footer(frame, bottom, app, theme);
+    if app.overlay == Overlay::Help {
+        help::draw(frame, area, theme);
+    }
+}
+
+fn too_small(frame: &mut Frame, area: Rect, theme: Theme) {
+    let text = format!("portscope: terminal too small (need {MIN_WIDTH}×{MIN_HEIGHT}); q quits");
+    let message = Paragraph::new(text)
+        .style(theme.warn())
+        .alignment(Alignment::Center)
+        .wrap(Wrap { trim: true });
+    frame.render_widget(message, area);
+}
+
+fn footer(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let line = if app.overlay == Overlay::Filter {
+        Line::from(vec![
+            Span::styled("/", theme.key()),
+            Span::raw(app.filter.clone()),
+            Span::styled("▏", theme.key()),
+            Span::styled("   Enter keeps · Esc clears", theme.dim()),
+        ])
+    } else if let Some(status) = &app.status {
+        Line::from(Span::styled(status.clone(), theme.warn()))
+    } else {
+        // Most useful first; the rest only while they fit (all are in the ? overlay).
+        let mut spans = Vec::new();
+        let mut room = usize::from(area.width);
+        for (key, what) in HINTS {
+            let text = format!(" {what}  ");
+            let width = key.chars().count() + text.chars().count();
+            if width > room {
+                break;
+            }
+            room -= width;
+            spans.push(Span::styled(*key, theme.key()));
+            spans.push(Span::raw(text));
+        }
+        Line::from(spans)
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
