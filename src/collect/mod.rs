@@ -71,6 +71,7 @@ pub struct Owners {
 /// Long-lived, so the live view reuses its process cache between refreshes.
 pub struct Collector {
     facts: procinfo::ProcessFacts,
+    owners: os::OwnerIndex,
 }
 
 impl Default for Collector {
@@ -83,6 +84,7 @@ impl Collector {
     pub fn new() -> Self {
         Collector {
             facts: procinfo::ProcessFacts::new(),
+            owners: os::OwnerIndex::default(),
         }
     }
 
@@ -95,7 +97,7 @@ impl Collector {
         let taken_at = SystemTime::now();
         let mut sockets = os::socket_table(tables)?;
         sockets.retain(|socket| keep(socket));
-        let owners = os::find_owners(&sockets);
+        let owners = os::find_owners(&mut self.owners, &sockets);
         for socket in &mut sockets {
             socket.owner = owner_of(socket.inode, &owners);
         }

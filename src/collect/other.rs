@@ -68,7 +68,11 @@ fn to_socket(index: usize, info: netstat2::SocketInfo) -> Socket {
     }
 }
 
-pub fn find_owners(sockets: &[Socket]) -> Owners {
+/// Nothing to remember here: netstat2 reports owners with the sockets.
+#[derive(Debug, Default)]
+pub struct OwnerIndex;
+
+pub fn find_owners(_index: &mut OwnerIndex, sockets: &[Socket]) -> Owners {
     let by_inode: HashMap<u64, Vec<u32>> = sockets
         .iter()
         .filter_map(|s| match &s.owner {

@@ -6,8 +6,15 @@ use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind, Us
 
 use crate::model::{Process, SafeText};
 
+/// Facts of a process already read are reused for this many refreshes before being read again
+/// (a process's command line, exe and cwd rarely change; its start time and parent never do).
+const REREAD_EVERY: u32 = 30;
+
 pub struct ProcessFacts {
     system: Option<System>,
+    /// Pids whose facts `system` holds.
+    known: BTreeSet<u32>,
+    refreshes: u32,
     /// uid → user name, read once per collector (the passwd file rarely changes).
     users: Option<HashMap<u32, SafeText>>,
 }
@@ -16,34 +23,33 @@ impl ProcessFacts {
     pub fn new() -> Self {
         ProcessFacts {
             system: System::new().ok(),
+            known: BTreeSet::new(),
+            refreshes: 0,
             users: None,
         }
     }
 
     /// Name, command line, exe, cwd, user, parent and start time of each pid that still exists.
+    /// Only pids not seen before are read, except every `REREAD_EVERY` refreshes, when a fresh
+    /// `System` re-reads them all (which also forgets processes that are gone).
     pub fn refresh(&mut self, pids: &BTreeSet<u32>) -> BTreeMap<u32, Process> {
+        self.refreshes += 1;
+        if self.refreshes % REREAD_EVERY == 0 {
+            self.system = System::new().ok();
+            self.known.clear();
+        }
         let Some(system) = self.system.as_mut() else {
             return BTreeMap::new();
         };
-        let wanted: Vec<Pid> = pids.iter().map(|&pid| Pid::from_u32(pid)).collect();
-        let kind = ProcessRefreshKind::nothing()
-            .with_cmd(UpdateKind::Always)
-            .with_exe(UpdateKind::Always)
-            .with_cwd(UpdateKind::Always)
-            .with_user(UpdateKind::Always);
-        system.refresh_processes_specifics(ProcessesToUpdate::Some(&wanted), true, kind);
-        // Parents are named too ("parent 812 (npm)"): only their name is read.
-        let parents: Vec<Pid> = wanted
-            .iter()
-            .filter_map(|&pid| system.process(pid)?.parent())
-            .filter(|ppid| !pids.contains(&ppid.as_u32()))
+        let fresh: Vec<Pid> = pids
+            .difference(&self.known)
+            .map(|&pid| Pid::from_u32(pid))
             .collect();
-        let names_only = ProcessRefreshKind::nothing();
-        system.refresh_processes_specifics(ProcessesToUpdate::Some(&parents), true, names_only);
+        read_facts(system, &fresh, pids);
+        self.known = pids.clone();
         let users = self.users.get_or_insert_with(load_users);
-        wanted
-            .into_iter()
-            .filter_map(|pid| system.process(pid))
+        pids.iter()
+            .filter_map(|&pid| system.process(Pid::from_u32(pid)))
             .map(|process| (process.pid().as_u32(), describe(process, system, users)))
             .collect()
     }
@@ -59,6 +65,27 @@ impl ProcessFacts {
             .filter_map(|uid| Some((uid, self.user_name(uid)?)))
             .collect()
     }
+}
+
+/// Reads name, command line, exe, cwd and user of `fresh` pids, and the names of their parents.
+fn read_facts(system: &mut System, fresh: &[Pid], holders: &BTreeSet<u32>) {
+    if fresh.is_empty() {
+        return;
+    }
+    let kind = ProcessRefreshKind::nothing()
+        .with_cmd(UpdateKind::Always)
+        .with_exe(UpdateKind::Always)
+        .with_cwd(UpdateKind::Always)
+        .with_user(UpdateKind::Always);
+    system.refresh_processes_specifics(ProcessesToUpdate::Some(fresh), true, kind);
+    // Parents are named too ("parent 812 (npm)"): only their name is read.
+    let parents: Vec<Pid> = fresh
+        .iter()
+        .filter_map(|&pid| system.process(pid)?.parent())
+        .filter(|ppid| !holders.contains(&ppid.as_u32()))
+        .collect();
+    let names_only = ProcessRefreshKind::nothing();
+    system.refresh_processes_specifics(ProcessesToUpdate::Some(&parents), true, names_only);
 }
 
 fn describe(

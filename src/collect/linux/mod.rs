@@ -4,6 +4,8 @@ mod diag;
 mod owners;
 mod visibility;
 
+pub use owners::OwnerIndex;
+
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 
@@ -57,13 +59,13 @@ pub fn connections(
 }
 
 /// Finds every holder of the given sockets, and what to say about the ones without.
-pub fn find_owners(sockets: &[Socket]) -> Owners {
+pub fn find_owners(index: &mut OwnerIndex, sockets: &[Socket]) -> Owners {
     let wanted: HashSet<u64> = sockets
         .iter()
         .map(|s| s.inode)
         .filter(|&i| i != 0)
         .collect();
-    let scan = owners::scan(&wanted);
+    let scan = index.resolve(&wanted);
     let unowned = match visibility::hidden_reason(&scan) {
         Some(reason) => Owner::Hidden(reason),
         None => Owner::None(NoneReason::NoHolder),

@@ -27,30 +27,149 @@ pub struct OwnerScan {
     pub proc_readable: bool,
 }
 
-/// Walks every process's fd table once and records the holders of `wanted` inodes.
-pub fn scan(wanted: &HashSet<u64>) -> OwnerScan {
-    let Some(pids) = list_pids() else {
-        return OwnerScan::default();
-    };
-    let mut result = OwnerScan {
-        proc_readable: true,
-        ..OwnerScan::default()
-    };
-    if wanted.is_empty() {
-        return result;
+/// A full scan runs at least this often in the live view, to catch what the cheap refresh
+/// cannot see: an existing process that received an existing socket (SCM_RIGHTS, dup).
+const FULL_SCAN_EVERY: u32 = 30;
+
+/// Remembers which fd of which process held which socket, so a refresh re-reads only what may
+/// have changed: new processes are scanned, known holdings are re-checked with one readlinkat
+/// each, and a socket with no known holder (a new listener, a handed-off socket) triggers a
+/// full scan. One-shot use (a fresh index) is simply a full scan.
+#[derive(Debug, Default)]
+pub struct OwnerIndex {
+    /// pid → (fd, inode) for every wanted socket it held at the last look.
+    holdings: HashMap<u32, Vec<(u32, u64)>>,
+    pids: HashSet<u32>,
+    /// Wanted inodes the last full scan found no holder for.
+    orphans: HashSet<u64>,
+    unreadable: HashSet<u32>,
+    refreshes_since_full: u32,
+    primed: bool,
+}
+
+impl OwnerIndex {
+    /// The holders of `wanted` inodes, as exact as a full scan.
+    pub fn resolve(&mut self, wanted: &HashSet<u64>) -> OwnerScan {
+        let Some(pids) = list_pids() else {
+            *self = OwnerIndex::default();
+            return OwnerScan::default();
+        };
+        if self.needs_full_scan(wanted) {
+            self.full_scan(&pids, wanted);
+        } else {
+            self.refresh(&pids, wanted);
+            if self.has_unexplained(wanted) {
+                self.full_scan(&pids, wanted);
+            }
+        }
+        self.result(wanted)
     }
-    for part in scan_parallel(&pids, wanted) {
-        result.unreadable.extend(part.unreadable);
-        for (inode, pid) in part.found {
-            result.owners.entry(inode).or_default().push(pid);
+
+    fn needs_full_scan(&self, wanted: &HashSet<u64>) -> bool {
+        !self.primed || self.refreshes_since_full >= FULL_SCAN_EVERY || self.has_unexplained(wanted)
+    }
+
+    /// A wanted socket with no known holder that the last full scan did not already explain.
+    fn has_unexplained(&self, wanted: &HashSet<u64>) -> bool {
+        let held: HashSet<u64> = self
+            .holdings
+            .values()
+            .flatten()
+            .map(|&(_, inode)| inode)
+            .collect();
+        wanted
+            .iter()
+            .any(|inode| !held.contains(inode) && !self.orphans.contains(inode))
+    }
+
+    fn full_scan(&mut self, pids: &[u32], wanted: &HashSet<u64>) {
+        self.holdings.clear();
+        self.unreadable.clear();
+        self.record(scan_parallel(pids, wanted));
+        self.pids = pids.iter().copied().collect();
+        let held: HashSet<u64> = self
+            .holdings
+            .values()
+            .flatten()
+            .map(|&(_, inode)| inode)
+            .collect();
+        self.orphans = wanted.difference(&held).copied().collect();
+        self.refreshes_since_full = 0;
+        self.primed = true;
+    }
+
+    fn refresh(&mut self, pids: &[u32], wanted: &HashSet<u64>) {
+        let current: HashSet<u32> = pids.iter().copied().collect();
+        self.holdings.retain(|pid, _| current.contains(pid));
+        self.unreadable.retain(|pid| current.contains(pid));
+        self.verify_holdings(wanted);
+        let new: Vec<u32> = pids
+            .iter()
+            .copied()
+            .filter(|pid| !self.pids.contains(pid))
+            .collect();
+        self.record(scan_parallel(&new, wanted));
+        self.pids = current;
+        self.orphans.retain(|inode| wanted.contains(inode));
+        self.refreshes_since_full += 1;
+    }
+
+    /// Keeps a holding only if its fd still points at the same socket.
+    fn verify_holdings(&mut self, wanted: &HashSet<u64>) {
+        let mut link = [0u8; 64];
+        self.holdings.retain(|&pid, held| {
+            held.retain(|&(_, inode)| wanted.contains(&inode));
+            if held.is_empty() {
+                return true;
+            }
+            let path = format!("/proc/{pid}/fd");
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            let Ok(dir) = openat(CWD, path.as_str(), flags, Mode::empty()) else {
+                return false;
+            };
+            held.retain(|&(fd, inode)| {
+                let name = fd.to_string();
+                let len = readlinkat_raw(&dir, name.as_str(), &mut link[..]).unwrap_or(0);
+                link.get(..len).and_then(parse_socket_link) == Some(inode)
+            });
+            true
+        });
+    }
+
+    fn record(&mut self, parts: Vec<Partial>) {
+        for part in parts {
+            self.unreadable.extend(part.unreadable);
+            for (inode, pid, fd) in part.found {
+                self.holdings.entry(pid).or_default().push((fd, inode));
+            }
         }
     }
-    for pids in result.owners.values_mut() {
-        pids.sort_unstable();
-        pids.dedup();
+
+    fn result(&self, wanted: &HashSet<u64>) -> OwnerScan {
+        let mut owners: HashMap<u64, Vec<u32>> = HashMap::new();
+        for (&pid, held) in &self.holdings {
+            for &(_, inode) in held.iter().filter(|(_, inode)| wanted.contains(inode)) {
+                owners.entry(inode).or_default().push(pid);
+            }
+        }
+        for pids in owners.values_mut() {
+            pids.sort_unstable();
+            pids.dedup();
+        }
+        let mut unreadable: Vec<u32> = self.unreadable.iter().copied().collect();
+        unreadable.sort_unstable();
+        OwnerScan {
+            owners,
+            unreadable,
+            proc_readable: true,
+        }
     }
-    result.unreadable.sort_unstable();
-    result
+}
+
+/// Walks every process's fd table once and records the holders of `wanted` inodes.
+#[cfg(test)]
+pub fn scan(wanted: &HashSet<u64>) -> OwnerScan {
+    OwnerIndex::default().resolve(wanted)
 }
 
 /// Numeric entries of /proc, or None when /proc cannot be listed at all.
@@ -64,7 +183,8 @@ pub fn list_pids() -> Option<Vec<u32>> {
 
 #[derive(Default)]
 struct Partial {
-    found: Vec<(u64, u32)>,
+    /// (inode, pid, fd)
+    found: Vec<(u64, u32, u32)>,
     unreadable: Vec<u32>,
 }
 
@@ -84,6 +204,9 @@ fn scan_parallel(pids: &[u32], wanted: &HashSet<u64>) -> Vec<Partial> {
         }
         partial
     };
+    if pids.is_empty() || wanted.is_empty() {
+        return Vec::new();
+    }
     if workers == 1 {
         return vec![work()];
     }
@@ -116,7 +239,11 @@ fn scan_pid(pid: u32, wanted: &HashSet<u64>, partial: &mut Partial, dents: &mut 
     let mut link = [0u8; 64];
     while let Some(Ok(entry)) = dir.next() {
         match socket_inode(&dir_fd, entry.file_name(), &mut link) {
-            Ok(Some(inode)) if wanted.contains(&inode) => partial.found.push((inode, pid)),
+            Ok(Some(inode)) if wanted.contains(&inode) => {
+                partial
+                    .found
+                    .push((inode, pid, fd_number(entry.file_name())));
+            }
             // Listing worked but reading the links is refused (an LSM, or a process that
             // turned non-dumpable): its sockets are hidden from us, not absent.
             Err(Errno::ACCESS | Errno::PERM) => {
@@ -135,6 +262,13 @@ fn socket_inode(dir: &OwnedFd, name: &CStr, link: &mut [u8; 64]) -> Result<Optio
     }
     let len = readlinkat_raw(dir, name, &mut link[..])?;
     Ok(link.get(..len).and_then(parse_socket_link))
+}
+
+fn fd_number(name: &CStr) -> u32 {
+    name.to_str()
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u32::MAX)
 }
 
 pub fn parse_socket_link(target: &[u8]) -> Option<u64> {
