@@ -144,6 +144,7 @@ fn fixed_snapshot() -> Snapshot {
         sockets,
         processes,
         users,
+        connections: BTreeMap::new(),
         ephemeral: Some(PortRange {
             low: 32768,
             high: 60999,

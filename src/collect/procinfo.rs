@@ -34,7 +34,7 @@ impl ProcessFacts {
     /// `System` re-reads them all (which also forgets processes that are gone).
     pub fn refresh(&mut self, pids: &BTreeSet<u32>) -> BTreeMap<u32, Process> {
         self.refreshes += 1;
-        if self.refreshes % REREAD_EVERY == 0 {
+        if self.refreshes.is_multiple_of(REREAD_EVERY) {
             self.system = System::new().ok();
             self.known.clear();
         }
