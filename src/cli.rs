@@ -13,7 +13,10 @@ Exit codes:
   1  port query: every port asked about is free
   2  bad usage (an argument portscope does not understand)
   3  a socket table could not be read
-  4  output could not be written (e.g. disk full)";
+  4  output could not be written (e.g. disk full)
+  5  --kill: nothing was signalled (refused, not confirmed, or permission denied)
+  6  --kill: signalled, but a port was still held when --timeout ran out
+  130, 143, 129  the live view was ended by SIGINT, SIGTERM, SIGHUP";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -22,6 +25,7 @@ Examples:
   portscope 3000            who holds port 3000 (TCP and UDP)?
   portscope 53/udp :5432    several ports at once; /tcp or /udp picks a protocol
   portscope 8000-8100       a range of ports
+  portscope 3000 --kill     stop every holder of port 3000 (asks first; SIGTERM)
   portscope --once --json   one JSON document (see README for the schema)
 ";
 
@@ -90,6 +94,26 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, default_value = "1s")]
     pub interval: Duration,
 
+    /// Stop every process holding the given ports (shows them and asks first).
+    #[arg(long, requires = "ports")]
+    pub kill: bool,
+
+    /// Signal for --kill: TERM, INT, HUP, KILL or QUIT (name or number).
+    #[arg(long, value_name = "SIGNAL", default_value = "TERM", requires = "kill")]
+    pub signal: crate::stop::StopSignal,
+
+    /// Do not ask before signalling (needed when stdin is not a terminal).
+    #[arg(short = 'y', long, requires = "kill")]
+    pub yes: bool,
+
+    /// How long --kill waits for the port to be released, 0s to 10m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout, default_value = "5s", requires = "kill")]
+    pub timeout: Duration,
+
+    /// With --kill: send SIGKILL to holders still alive when the timeout runs out.
+    #[arg(long, requires = "kill")]
+    pub force: bool,
+
     /// Print a shell completion script and exit.
     #[arg(long, value_name = "SHELL", exclusive = true)]
     pub completions: Option<clap_complete::Shell>,
@@ -112,6 +136,7 @@ pub enum Mode {
     Live,
     Once,
     Query(Vec<PortSpec>),
+    Stop(Vec<PortSpec>),
     Completions(clap_complete::Shell),
     Man,
 }
@@ -123,6 +148,8 @@ impl Cli {
             Mode::Completions(shell)
         } else if self.man {
             Mode::Man
+        } else if self.kill {
+            Mode::Stop(self.ports.clone())
         } else if !self.ports.is_empty() {
             Mode::Query(self.ports.clone())
         } else if self.once || self.json || !interactive {
@@ -215,6 +242,16 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
     let (min, max) = (Duration::from_millis(100), Duration::from_secs(3600));
     if duration < min || duration > max {
         return Err("must be between 100ms and 1h".to_string());
+    }
+    Ok(duration)
+}
+
+/// `--timeout`: a duration from 0s to 10m.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; use a duration such as 500ms, 5s or 1m"))?;
+    if duration > Duration::from_secs(600) {
+        return Err("must be at most 10m".to_string());
     }
     Ok(duration)
 }

@@ -39,12 +39,16 @@ impl Filter {
 
     /// Decided from the kernel's table alone, before any owner is looked up.
     pub fn keep_socket(&self, socket: &Socket) -> bool {
-        (self.all || socket.is_listener())
-            && (self.ports.is_empty()
-                || self
-                    .ports
-                    .iter()
-                    .any(|p| p.matches(socket.proto, socket.port)))
+        (self.all || socket.is_listener()) && self.keep_port(socket)
+    }
+
+    /// The socket's local port is one the user asked about (or no ports were given).
+    pub fn keep_port(&self, socket: &Socket) -> bool {
+        self.ports.is_empty()
+            || self
+                .ports
+                .iter()
+                .any(|p| p.matches(socket.proto, socket.port))
     }
 
     /// Applies the pid, user and process filters, which need the owners.

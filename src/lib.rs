@@ -11,4 +11,5 @@ pub mod model;
 pub mod query;
 pub mod report;
 pub mod sanitize;
+pub mod stop;
 pub mod tui;

@@ -32,25 +32,80 @@ fn usage_error(error: &clap::Error) -> u8 {
     ) {
         return match error.print() {
             Ok(()) => exit::OK,
-            Err(_) => exit::OUTPUT_FAILED,
+            Err(e) => {
+                eprintln!("portscope: cannot write output: {e}");
+                exit::OUTPUT_FAILED
+            }
         };
     }
-    eprintln!("portscope: {}", sanitize::sanitize_str(&one_line(error)));
+    eprintln!("portscope: {}", one_line(error));
     exit::USAGE
 }
 
+/// One line naming the offending argument, already sanitized. The raw arguments are consulted
+/// because clap's rendered message strips escape sequences (hiding what was typed) and names
+/// only the first short flag of `-3000`.
 fn one_line(error: &clap::Error) -> String {
-    if let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg)
-        && error.kind() == ErrorKind::UnknownArgument
-        && let Some(digits) = arg.strip_prefix('-')
-        && !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-    {
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if error.kind() == ErrorKind::InvalidUtf8 {
+        let bad = raw.iter().find(|a| a.to_str().is_none());
+        let shown = bad.map(|a| sanitize::sanitize_os(a)).unwrap_or_default();
         return format!(
-            "invalid port '{arg}': a port is a whole number from 1 to 65535; {}",
+            "invalid argument '{shown}': not valid UTF-8; {}",
             cli::PORT_FORMS
         );
     }
+    if let Some(arg) = negative_number(error, &raw) {
+        return format!(
+            "invalid port '{}': a port is a whole number from 1 to 65535; {}",
+            sanitize::sanitize_str(&arg),
+            cli::PORT_FORMS
+        );
+    }
+    if let (Some(ContextValue::String(value)), Some(ContextValue::String(arg))) = (
+        error.get(ContextKind::InvalidValue),
+        error.get(ContextKind::InvalidArg),
+    ) && let Some(reason) = std::error::Error::source(error)
+    {
+        let reason = reason.to_string();
+        return sanitize::sanitize_str(&format!("invalid value '{value}' for {arg}: {reason}"))
+            .into_owned();
+    }
+    if let (Some(ContextValue::String(value)), Some(ContextValue::String(arg))) = (
+        error.get(ContextKind::InvalidValue),
+        error.get(ContextKind::InvalidArg),
+    ) && let Some(ContextValue::Strings(valid)) = error.get(ContextKind::ValidValue)
+    {
+        let valid = valid.join(", ");
+        return sanitize::sanitize_str(&format!(
+            "invalid value '{value}' for {arg}: use one of {valid}"
+        ))
+        .into_owned();
+    }
+    sanitize::sanitize_str(&rendered_line(error)).into_owned()
+}
+
+/// `-3000` or `-80-90` typed as a port: clap sees an unknown short flag `-3`.
+fn negative_number(error: &clap::Error, raw: &[std::ffi::OsString]) -> Option<String> {
+    if error.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(flag)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let digits = flag.strip_prefix('-')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let whole = raw
+        .iter()
+        .filter_map(|a| a.to_str())
+        .find(|a| a.starts_with(flag.as_str()));
+    Some(whole.unwrap_or(flag).to_string())
+}
+
+/// clap's own message and tips folded onto one line.
+fn rendered_line(error: &clap::Error) -> String {
     let rendered = error.render().to_string();
     let mut parts = rendered
         .lines()

@@ -7,6 +7,8 @@ use crate::model::{Snapshot, Socket};
 pub struct Answer<'a> {
     pub spec: PortSpec,
     pub sockets: Vec<&'a Socket>,
+    /// Non-listening sockets (connections, TIME_WAIT) using the port locally, when counted.
+    pub others: usize,
 }
 
 impl Answer<'_> {
@@ -26,6 +28,7 @@ pub fn answer<'a>(snapshot: &'a Snapshot, specs: &[PortSpec]) -> Vec<Answer<'a>>
                 .iter()
                 .filter(|s| spec.matches(s.proto, s.port))
                 .collect(),
+            others: 0,
         })
         .collect()
 }

@@ -182,6 +182,7 @@ fn json_query_document() {
             spec: a.spec.to_string(),
             held: a.held(),
             sockets: a.sockets.len(),
+            other_sockets: a.others,
         })
         .collect();
     let mut only = snapshot.clone();

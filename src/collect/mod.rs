@@ -13,6 +13,9 @@ mod other;
 use other as os;
 mod procinfo;
 
+#[cfg(target_os = "linux")]
+pub use linux::procstat;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::SystemTime;
 
@@ -86,6 +89,17 @@ impl Collector {
             facts: procinfo::ProcessFacts::new(),
             owners: os::OwnerIndex::default(),
         }
+    }
+
+    /// The sockets `keep` accepts, without looking up owners: cheap, for polling a port.
+    pub fn sockets(
+        &self,
+        tables: Tables,
+        keep: &dyn Fn(&Socket) -> bool,
+    ) -> Result<Vec<Socket>, CollectError> {
+        let mut sockets = os::socket_table(tables)?;
+        sockets.retain(|socket| keep(socket));
+        Ok(sockets)
     }
 
     /// Reads the tables, keeps the sockets `keep` accepts, and looks up only their holders.

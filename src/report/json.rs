@@ -29,8 +29,11 @@ struct Document<'a> {
 #[derive(Serialize)]
 pub struct QueryEntry {
     pub spec: String,
+    /// A listener holds the port.
     pub held: bool,
     pub sockets: usize,
+    /// Connections or TIME_WAIT sockets using the port locally when nothing listens on it.
+    pub other_sockets: usize,
 }
 
 #[derive(Serialize)]

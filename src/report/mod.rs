@@ -3,6 +3,7 @@
 
 pub mod json;
 pub mod query;
+pub mod stop;
 pub mod table;
 
 use std::time::{Duration, SystemTime};

@@ -28,13 +28,21 @@ fn write_answer(
     paint: Paint,
 ) -> io::Result<()> {
     let what = port_words(answer);
-    if !answer.held() {
-        let free = paint.paint(palette::FREE, "free");
+    if !answer.held() && answer.others > 0 {
+        let noun = if answer.others == 1 {
+            "socket uses"
+        } else {
+            "sockets use"
+        };
         return writeln!(
             out,
-            "{what}: {free} (no {} socket bound)",
-            protocols(answer)
+            "{what}: no listener, but {} other {noun} it as a local port (connections or TIME_WAIT; see --all)",
+            answer.others
         );
+    }
+    if !answer.held() {
+        let free = paint.paint(palette::FREE, "free");
+        return writeln!(out, "{what}: {free} (no {} listener)", protocols(answer));
     }
     let count = answer.sockets.len();
     let noun = if count == 1 { "socket" } else { "sockets" };

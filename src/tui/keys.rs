@@ -117,7 +117,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("a", "all sockets, not only listeners"),
     ("Space", "pause / resume refreshing"),
     ("r", "refresh now"),
-    ("K", "stop the selected holder"),
+    (
+        "K",
+        "stop the holders of the selected listener (asks first)",
+    ),
     ("mouse", "wheel scrolls, click selects"),
     ("q  Esc  Ctrl-C", "quit (Esc closes a pane first)"),
 ];

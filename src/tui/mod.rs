@@ -84,6 +84,14 @@ fn handle(app: &mut App, event: Event, requests: &Sender<Request>) -> Option<u8>
         Action::Refresh => Request::Refresh,
         Action::Reconfigure(tables) => Request::Reconfigure(tables),
         Action::Pause(paused) => Request::Pause(paused),
+        Action::PrepareStop => {
+            prepare_stop(app);
+            return None;
+        }
+        Action::ExecuteStop => {
+            execute_stop(app);
+            Request::Refresh
+        }
     };
     // The worker only goes away with the process; nothing to do if it has.
     let _ = requests.send(request);
@@ -91,6 +99,10 @@ fn handle(app: &mut App, event: Event, requests: &Sender<Request>) -> Option<u8>
 }
 
 fn on_key(app: &mut App, key: KeyEvent) -> Action {
+    if app.overlay == Overlay::ConfirmStop {
+        let yes = matches!(key.code, crossterm::event::KeyCode::Char('y' | 'Y'));
+        return app.answer_stop(yes);
+    }
     if app.overlay == Overlay::Filter {
         if let Some(input) = keys::filter_input(key) {
             app.filter_input(input);
@@ -112,6 +124,44 @@ fn on_mouse(app: &mut App, mouse: MouseEvent) -> Action {
         _ => {}
     }
     Action::None
+}
+
+/// Opens pidfds for every holder of the selected listener, then asks.
+fn prepare_stop(app: &mut App) {
+    let (Some(snapshot), Some(socket)) = (&app.snapshot, app.selected_socket()) else {
+        return;
+    };
+    let plan = crate::stop::plan(snapshot, &[socket]);
+    app.show_stop_plan(plan);
+}
+
+/// Signals the planned holders (each re-verified first) and watches the port for a few
+/// refreshes.
+fn execute_stop(app: &mut App) {
+    let Some(plan) = app.stop_plan.take() else {
+        return;
+    };
+    let signal = crate::stop::StopSignal::Term;
+    let messages = plan
+        .targets
+        .iter()
+        .map(|target| match crate::stop::signal(target, signal) {
+            crate::stop::Sent::Signalled => {
+                format!("sent {signal} to pid {} ({})", target.pid, target.name)
+            }
+            other => format!("pid {}: nothing sent ({other:?})", target.pid),
+        })
+        .collect();
+    let watch = plan
+        .targets
+        .first()
+        .and_then(|t| t.sockets.first())
+        .map(|s| state::StopWatch {
+            proto: s.proto,
+            port: s.port,
+            until_generation: app.generation + 5,
+        });
+    app.stop_sent(messages, watch);
 }
 
 /// Terminal input on its own thread; it blocks in `read` and dies with the process.

@@ -21,6 +21,8 @@ pub enum Overlay {
     Help,
     /// Typing into the `/` filter.
     Filter,
+    /// Asking whether to signal the holders in `App::stop_plan`.
+    ConfirmStop,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +113,19 @@ pub enum Action {
     /// The view changed which tables are needed.
     Reconfigure(Tables),
     Pause(bool),
+    /// Build a stop plan (open pidfds) for the selected listener, then ask.
+    PrepareStop,
+    /// The user said yes: signal the planned holders.
+    ExecuteStop,
+}
+
+/// A port being watched after its holders were signalled from the view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StopWatch {
+    pub proto: Proto,
+    pub port: u16,
+    /// Give up (and say who still holds it) after this many refreshes.
+    pub until_generation: u64,
 }
 
 pub struct App {
@@ -133,6 +148,9 @@ pub struct App {
     /// The last collection error, shown until a collection succeeds.
     pub error: Option<String>,
     pub rows: Vec<Row>,
+    /// Holders to signal, with pidfds already open, while `Overlay::ConfirmStop` asks.
+    pub stop_plan: Option<crate::stop::Plan>,
+    pub stop_watch: Option<StopWatch>,
     pub table: ListState,
     /// Where the table was last drawn: (top row on screen, height), for mouse clicks.
     pub table_area: Option<(u16, u16)>,
@@ -157,6 +175,8 @@ impl App {
             status: None,
             error: None,
             rows: Vec::new(),
+            stop_plan: None,
+            stop_watch: None,
             table: ListState::default().with_selected(Some(0)),
             table_area: None,
         }
@@ -187,6 +207,29 @@ impl App {
         self.error = None;
         self.rebuild_rows();
         self.reselect(selected);
+        self.check_stop_watch();
+    }
+
+    /// After a stop from the view: say when the port is free, or who still holds it.
+    fn check_stop_watch(&mut self) {
+        let (Some(watch), Some(snapshot)) = (self.stop_watch, &self.snapshot) else {
+            return;
+        };
+        let holders: Vec<&Socket> = snapshot
+            .sockets
+            .iter()
+            .filter(|s| s.proto == watch.proto && s.port == watch.port && s.is_listener())
+            .collect();
+        let what = format!("port {}/{}", watch.port, watch.proto.as_str());
+        if holders.is_empty() {
+            self.status = Some(format!("{what} is free"));
+        } else if self.generation >= watch.until_generation {
+            let names: Vec<String> = holders.iter().map(|s| process_label(snapshot, s)).collect();
+            self.status = Some(format!("{what} is still held by {}", names.join(", ")));
+        } else {
+            return;
+        }
+        self.stop_watch = None;
     }
 
     pub fn apply_error(&mut self, message: String) {
@@ -365,12 +408,7 @@ impl App {
                 return Action::Pause(self.paused);
             }
             Command::Refresh => return Action::Refresh,
-            Command::Kill => {
-                self.status = Some(
-                    "stopping a holder is not available yet (planned: portscope PORT --kill)"
-                        .into(),
-                )
-            }
+            Command::Kill => return self.ask_to_stop(),
             Command::ToggleTcp => return self.reconfigure(|v| v.tcp = !v.tcp),
             Command::ToggleUdp => return self.reconfigure(|v| v.udp = !v.udp),
             Command::ToggleIpv4 => return self.reconfigure(|v| v.ipv4 = !v.ipv4),
@@ -426,6 +464,56 @@ impl App {
             Some(Row::Socket { .. }) => self.details = !self.details,
             None => {}
         }
+    }
+
+    fn ask_to_stop(&mut self) -> Action {
+        match self.selected_socket().map(|s| &s.owner) {
+            Some(crate::model::Owner::Known(_)) => Action::PrepareStop,
+            Some(crate::model::Owner::Hidden(reason)) => {
+                self.status = Some(format!("cannot stop: owner hidden ({})", reason.describe()));
+                Action::None
+            }
+            Some(crate::model::Owner::None(_)) => {
+                self.status = Some("no process holds this socket".into());
+                Action::None
+            }
+            None => {
+                self.status = Some("select a listener to stop its holders".into());
+                Action::None
+            }
+        }
+    }
+
+    /// The plan is ready (pidfds open): show it and ask.
+    pub fn show_stop_plan(&mut self, plan: crate::stop::Plan) {
+        if plan.targets.is_empty() {
+            let reasons: Vec<String> = plan
+                .refused
+                .iter()
+                .map(|(pid, name, why)| format!("pid {pid} ({name}): {why}"))
+                .collect();
+            self.status = Some(format!("nothing to stop: {}", reasons.join("; ")));
+            return;
+        }
+        self.stop_plan = Some(plan);
+        self.overlay = Overlay::ConfirmStop;
+    }
+
+    /// The answer to the confirmation: only `y` means yes; Enter, `n` and Esc mean no.
+    pub fn answer_stop(&mut self, yes: bool) -> Action {
+        self.overlay = Overlay::None;
+        if yes {
+            return Action::ExecuteStop;
+        }
+        self.stop_plan = None;
+        self.status = Some("nothing sent".into());
+        Action::None
+    }
+
+    /// Reports what was sent and starts watching the port.
+    pub fn stop_sent(&mut self, messages: Vec<String>, watch: Option<StopWatch>) {
+        self.status = Some(messages.join("; "));
+        self.stop_watch = watch;
     }
 
     fn close(&mut self) {

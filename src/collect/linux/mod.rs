@@ -2,6 +2,7 @@
 
 mod diag;
 mod owners;
+pub mod procstat;
 mod visibility;
 
 pub use owners::OwnerIndex;

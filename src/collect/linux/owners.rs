@@ -172,6 +172,14 @@ pub fn scan(wanted: &HashSet<u64>) -> OwnerScan {
     OwnerIndex::default().resolve(wanted)
 }
 
+/// Does `pid` hold an fd to any of `wanted` right now?
+pub fn scan_one(pid: u32, wanted: &HashSet<u64>) -> bool {
+    let mut partial = Partial::default();
+    let mut dents = Vec::with_capacity(DENTS_BUFFER);
+    scan_pid(pid, wanted, &mut partial, dents.spare_capacity_mut());
+    !partial.found.is_empty()
+}
+
 /// Numeric entries of /proc, or None when /proc cannot be listed at all.
 pub fn list_pids() -> Option<Vec<u32>> {
     let entries = fs::read_dir("/proc").ok()?;

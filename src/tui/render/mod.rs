@@ -1,5 +1,6 @@
 //! Drawing the live view: one file per screen region.
 
+mod confirm;
 mod details;
 mod header;
 mod help;
@@ -93,8 +94,10 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: Theme) {
         listeners::draw(frame, body, app, theme);
     }
     footer(frame, bottom, app, theme);
-    if app.overlay == Overlay::Help {
-        help::draw(frame, area, theme);
+    match (&app.overlay, &app.stop_plan) {
+        (Overlay::Help, _) => help::draw(frame, area, theme),
+        (Overlay::ConfirmStop, Some(plan)) => confirm::draw(frame, area, plan, theme),
+        _ => {}
     }
 }
 

@@ -1,5 +1,7 @@
 //! One dispatch over [`Mode`]; every path returns an exit status instead of exiting.
 
+mod stop;
+
 use std::io::{self, BufWriter, IsTerminal, Write};
 
 use clap::CommandFactory;
@@ -20,6 +22,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     pub const TABLE_UNAVAILABLE: u8 = 3;
     pub const OUTPUT_FAILED: u8 = 4;
+    pub const NOT_SIGNALLED: u8 = 5;
+    pub const STILL_HELD: u8 = 6;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +109,7 @@ pub fn run(cli: &Cli) -> Result<u8, AppError> {
         }
         Mode::Once => run_once(cli, &terminal, &mut out)?,
         Mode::Query(_) => run_query(cli, &terminal, &mut out)?,
+        Mode::Stop(_) => stop::run(cli, &terminal, &mut out)?,
     };
     out.flush()?;
     Ok(code)
@@ -134,10 +139,35 @@ fn run_once(cli: &Cli, terminal: &Terminal, out: &mut dyn Write) -> Result<u8, A
     Ok(exit::OK)
 }
 
+/// A port with no listener may still be in use by connections: one cheap extra dump (no owner
+/// lookup) says how many, so "free" is never said of a port that cannot be bound.
+fn count_other_sockets(
+    filter: &Filter,
+    answers: &mut [query::Answer<'_>],
+) -> Result<(), CollectError> {
+    if answers.iter().all(query::Answer::held) {
+        return Ok(());
+    }
+    let mut tables = filter.tables;
+    tables.listeners_only = false;
+    let keep = |s: &crate::model::Socket| !s.is_listener() && filter.keep_port(s);
+    let others = Collector::new().sockets(tables, &keep)?;
+    for answer in answers.iter_mut().filter(|a| !a.held()) {
+        answer.others = others
+            .iter()
+            .filter(|s| answer.spec.matches(s.proto, s.port))
+            .count();
+    }
+    Ok(())
+}
+
 fn run_query(cli: &Cli, terminal: &Terminal, out: &mut dyn Write) -> Result<u8, AppError> {
     let filter = Filter::from_cli(cli);
     let snapshot = snapshot(&filter)?;
-    let answers = query::answer(&snapshot, &filter.ports);
+    let mut answers = query::answer(&snapshot, &filter.ports);
+    if !filter.all {
+        count_other_sockets(&filter, &mut answers)?;
+    }
     if cli.json {
         let entries: Vec<QueryEntry> = answers
             .iter()
@@ -145,6 +175,7 @@ fn run_query(cli: &Cli, terminal: &Terminal, out: &mut dyn Write) -> Result<u8, 
                 spec: a.spec.to_string(),
                 held: a.held(),
                 sockets: a.sockets.len(),
+                other_sockets: a.others,
             })
             .collect();
         write_json(out, &snapshot, Some(&entries))?;
