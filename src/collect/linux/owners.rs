@@ -182,6 +182,8 @@ pub fn scan_one(pid: u32, wanted: &HashSet<u64>) -> bool {
 
 /// Numeric entries of /proc, or None when /proc cannot be listed at all.
 pub fn list_pids() -> Option<Vec<u32>> {
+    // An unmounted /proc is usually an empty directory: listing it "works" and finds nobody.
+    fs::metadata("/proc/self/fd").ok()?;
     let entries = fs::read_dir("/proc").ok()?;
     let pids = entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
