@@ -835,8 +835,8 @@ fn details_pane_shows_every_holder_and_the_peers() {
 /// The pane is a fixed 45% of the body and cannot scroll, so at an ordinary size even a
 /// listener with one holder and one connection never shows that connection.
 #[test]
-#[ignore = "BUG in src/tui/render: the details pane is a fixed 45% and cannot scroll"]
-fn bug_details_pane_at_100x30_cuts_off_the_connections() {
+
+fn regression_details_pane_at_100x30_cuts_off_the_connections() {
     let mut app = app_with(fixed_snapshot());
     select_port(&mut app, 22);
     press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
@@ -912,8 +912,8 @@ fn help_overlay() {
 /// The popup's height is its line count, but lines wrap below 98 columns, so the last lines
 /// (the dynamic range and the ephemeral note) are cut even with rows to spare.
 #[test]
-#[ignore = "BUG in src/tui/render/help.rs: popup height ignores wrapped lines"]
-fn bug_help_overlay_loses_its_last_lines_when_lines_wrap() {
+
+fn regression_help_overlay_loses_its_last_lines_when_lines_wrap() {
     let mut app = app_with(fixed_snapshot());
     press_char(&mut app, '?');
     let terminal = render(&mut app, 80, 40);
@@ -1087,8 +1087,8 @@ fn the_minimum_size_shows_the_view() {
 
 /// Every column a row shows fits in the width it was given, at 40 columns too.
 #[test]
-#[ignore = "BUG in src/tui/render/listeners.rs: the narrowest column set needs 45 columns"]
-fn bug_rows_overflow_at_40_columns() {
+
+fn regression_rows_overflow_at_40_columns() {
     let mut app = app_with(fixed_snapshot());
     let terminal = render(&mut app, 40, 20);
     let (_, titles) = line_with(&terminal, "PROTO");
@@ -1229,8 +1229,8 @@ fn hidden_owner_summary_in_the_header() {
 }
 
 #[test]
-#[ignore = "BUG in src/tui/render/header.rs: the summary line is cut, not wrapped"]
-fn bug_hidden_owner_summary_is_cut_at_80_columns() {
+
+fn regression_hidden_owner_summary_is_cut_at_80_columns() {
     let mut app = app_with(fixed_snapshot());
     let terminal = render(&mut app, 80, 24);
     let screen = text(&terminal);
@@ -1253,8 +1253,8 @@ fn collection_error_replaces_the_summary_until_the_next_snapshot() {
 /// Turning a protocol off and on again asks the collector for it again; its sockets were
 /// there all along, so they must not come back highlighted as new.
 #[test]
-#[ignore = "BUG in src/tui/state.rs: re-enabled tables come back as Change::New"]
-fn bug_toggling_a_protocol_back_on_marks_its_sockets_new() {
+
+fn regression_toggling_a_protocol_back_on_marks_its_sockets_new() {
     let full = fixed_snapshot();
     let mut tcp_only = fixed_snapshot();
     tcp_only.sockets.retain(|s| s.proto == Proto::Tcp);

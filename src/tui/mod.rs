@@ -99,6 +99,13 @@ fn handle(app: &mut App, event: Event, requests: &Sender<Request>) -> Option<u8>
 }
 
 fn on_key(app: &mut App, key: KeyEvent) -> Action {
+    let ctrl_c = key.code == crossterm::event::KeyCode::Char('c')
+        && key
+            .modifiers
+            .contains(crossterm::event::KeyModifiers::CONTROL);
+    if ctrl_c {
+        return Action::Quit;
+    }
     if app.overlay == Overlay::ConfirmStop {
         let yes = matches!(key.code, crossterm::event::KeyCode::Char('y' | 'Y'));
         return app.answer_stop(yes);

@@ -151,6 +151,9 @@ pub struct App {
     /// Holders to signal, with pidfds already open, while `Overlay::ConfirmStop` asks.
     pub stop_plan: Option<crate::stop::Plan>,
     pub stop_watch: Option<StopWatch>,
+    /// The view changed which tables are read: the next snapshot is a new baseline, so sockets
+    /// that were only hidden by the view are neither "gone" nor "new".
+    rebase: bool,
     pub table: ListState,
     /// Where the table was last drawn: (top row on screen, height), for mouse clicks.
     pub table_area: Option<(u16, u16)>,
@@ -177,6 +180,7 @@ impl App {
             rows: Vec::new(),
             stop_plan: None,
             stop_watch: None,
+            rebase: false,
             table: ListState::default().with_selected(Some(0)),
             table_area: None,
         }
@@ -188,7 +192,9 @@ impl App {
         self.generation += 1;
         let current: HashMap<SocketKey, ()> =
             snapshot.sockets.iter().map(|s| (key_of(s), ())).collect();
+        let rebase = std::mem::take(&mut self.rebase);
         self.gone = match self.snapshot.take() {
+            Some(_) if rebase => Vec::new(),
             Some(old) => old
                 .sockets
                 .into_iter()
@@ -196,7 +202,7 @@ impl App {
                 .collect(),
             None => Vec::new(),
         };
-        let first = self.generation == 1;
+        let first = self.generation == 1 || rebase;
         for key in current.keys() {
             // Everything in the first snapshot is old news.
             let born = if first { 0 } else { self.generation };
@@ -450,6 +456,8 @@ impl App {
             self.status = Some("at least one protocol and one family must stay on".into());
             return Action::None;
         }
+        self.gone.clear();
+        self.rebase = true;
         self.refresh_rows();
         Action::Reconfigure(self.view.tables())
     }

@@ -10,8 +10,17 @@ use crate::model::{Owner, Process, Snapshot, Socket, endpoint};
 use crate::report::{age, rfc3339, socket_user};
 use crate::tui::state::App;
 
+/// Rows the pane needs at this width (text wrapped, plus borders).
+pub fn height(app: &App, theme: Theme, width: u16) -> u16 {
+    let Some(paragraph) = paragraph(app, theme) else {
+        return 0;
+    };
+    let rows = paragraph.line_count(width.saturating_sub(2));
+    u16::try_from(rows).unwrap_or(u16::MAX).saturating_add(2)
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let (Some(snapshot), Some(socket)) = (&app.snapshot, app.selected_socket()) else {
+    let (Some(paragraph), Some(socket)) = (paragraph(app, theme), app.selected_socket()) else {
         return;
     };
     let title = format!(
@@ -20,18 +29,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         socket.local_endpoint(),
         socket.state.as_str()
     );
-    let mut lines = facts(snapshot, socket, theme);
-    holders(&mut lines, snapshot, socket, theme);
-    connections(&mut lines, snapshot, socket, theme);
     let block = Block::bordered()
         .title(title)
         .title_bottom(" Enter/Esc closes ");
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        area,
-    );
+    frame.render_widget(paragraph.block(block), area);
+}
+
+fn paragraph<'a>(app: &App, theme: Theme) -> Option<Paragraph<'a>> {
+    let (Some(snapshot), Some(socket)) = (&app.snapshot, app.selected_socket()) else {
+        return None;
+    };
+    let mut lines = facts(snapshot, socket, theme);
+    holders(&mut lines, snapshot, socket, theme);
+    connections(&mut lines, snapshot, socket, theme);
+    Some(Paragraph::new(lines).wrap(Wrap { trim: false }))
 }
 
 fn field<'a>(name: &str, value: String, theme: Theme) -> Line<'a> {
@@ -76,14 +87,17 @@ fn holders<'a>(lines: &mut Vec<Line<'a>>, snapshot: &Snapshot, socket: &Socket, 
                 process_lines(lines, snapshot, process, theme);
             }
         }
-        Owner::Hidden(reason) => lines.push(Line::styled(
-            format!("owner hidden: {}", reason.describe()),
-            theme.hidden(),
-        )),
-        Owner::None(reason) => lines.push(Line::styled(
-            format!("no holder: {}", reason.describe()),
-            theme.dim(),
-        )),
+        Owner::Hidden(reason) => lines.extend([
+            Line::raw(""),
+            Line::styled(
+                format!("owner hidden: {}", reason.describe()),
+                theme.hidden(),
+            ),
+        ]),
+        Owner::None(reason) => lines.extend([
+            Line::raw(""),
+            Line::styled(format!("no holder: {}", reason.describe()), theme.dim()),
+        ]),
     }
 }
 

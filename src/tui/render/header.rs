@@ -1,28 +1,39 @@
 //! The header: host, snapshot time, counts per range, ephemeral range, interval, state.
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::Theme;
 use crate::tui::state::App;
 
-pub fn height(app: &App) -> u16 {
-    2 + u16::from(notice(app).is_some())
+/// The notice wraps onto at most this many rows.
+const NOTICE_ROWS: usize = 3;
+
+pub fn height(app: &App, width: u16) -> u16 {
+    let notice_rows = notice_paragraph(app, Theme { color: false })
+        .map_or(0, |p| p.line_count(width).min(NOTICE_ROWS));
+    2 + u16::try_from(notice_rows).unwrap_or(0)
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let mut lines = vec![first_line(app, theme), second_line(app, theme)];
-    if let Some((text, is_error)) = notice(app) {
-        let style = if is_error {
-            theme.error()
-        } else {
-            theme.warn()
-        };
-        lines.push(Line::from(Span::styled(text, style)));
+    let [top, notice] = Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(area);
+    let lines = vec![first_line(app, theme), second_line(app, theme)];
+    frame.render_widget(Paragraph::new(lines), top);
+    if let Some(paragraph) = notice_paragraph(app, theme) {
+        frame.render_widget(paragraph, notice);
     }
-    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn notice_paragraph<'a>(app: &App, theme: Theme) -> Option<Paragraph<'a>> {
+    let (text, is_error) = notice(app)?;
+    let style = if is_error {
+        theme.error()
+    } else {
+        theme.warn()
+    };
+    Some(Paragraph::new(Line::from(Span::styled(text, style))).wrap(Wrap { trim: true }))
 }
 
 fn first_line(app: &App, theme: Theme) -> Line<'static> {

@@ -28,10 +28,13 @@ pub fn draw(frame: &mut Frame, area: Rect, theme: Theme) {
         ]));
     }
     lines.push(Line::styled(
-        "A port in this OS's ephemeral range (header) may also be handed to outgoing connections.",
+        "Ports in the OS ephemeral range may also be handed to outgoing connections.",
         theme.dim(),
     ));
-    let height = (lines.len() as u16 + 2).min(area.height);
+    let width = area.width.min(96);
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let rows = paragraph.line_count(width.saturating_sub(2)) + 2;
+    let height = u16::try_from(rows).unwrap_or(u16::MAX).min(area.height);
     let [popup] = Layout::vertical([Constraint::Length(height)])
         .flex(Flex::Center)
         .areas(area);
@@ -40,10 +43,5 @@ pub fn draw(frame: &mut Frame, area: Rect, theme: Theme) {
         .areas(popup);
     frame.render_widget(Clear, popup);
     let block = Block::bordered().title(" help · ? or Esc closes ");
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        popup,
-    );
+    frame.render_widget(paragraph.block(block), popup);
 }

@@ -88,19 +88,20 @@ fn columns(width: usize, all: bool) -> Vec<(Col, usize)> {
         }
         cols.retain(|&c| c != drop);
     }
-    let spare = width.saturating_sub(need(&cols));
-    cols.into_iter()
-        .map(|c| {
-            (
-                c,
-                if c == Col::Process {
-                    c.width() + spare
-                } else {
-                    c.width()
-                },
-            )
-        })
-        .collect()
+    let mut widths: Vec<(Col, usize)> = cols.iter().map(|&c| (c, c.width())).collect();
+    let total = |w: &[(Col, usize)]| w.iter().map(|(_, n)| n + 1).sum::<usize>();
+    // Still too wide with every optional column gone: narrow the address, then the process.
+    for (col, floor) in [(Col::Local, 12), (Col::Process, 6)] {
+        let over = total(&widths).saturating_sub(width);
+        if let Some(entry) = widths.iter_mut().find(|(c, _)| *c == col) {
+            entry.1 -= over.min(entry.1.saturating_sub(floor));
+        }
+    }
+    let spare = width.saturating_sub(total(&widths));
+    if let Some(entry) = widths.iter_mut().find(|(c, _)| *c == Col::Process) {
+        entry.1 += spare;
+    }
+    widths
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: Theme) {

@@ -18,6 +18,8 @@ use super::state::{App, Overlay};
 /// Below this the layout cannot show a useful table; a placeholder says so.
 pub const MIN_WIDTH: u16 = 40;
 pub const MIN_HEIGHT: u16 = 8;
+/// Rows the listener list keeps when the details pane is open (title line + 5 rows).
+const LIST_MIN: u16 = 6;
 
 /// Colours, or only bold/dim/reverse when colour is off (NO_COLOR, --color never).
 #[derive(Clone, Copy, Debug)]
@@ -77,7 +79,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: Theme) {
         app.table_area = None;
         return too_small(frame, area, theme);
     }
-    let header_height = header::height(app);
+    let header_height = header::height(app, area.width);
     let [top, body, bottom] = Layout::vertical([
         Constraint::Length(header_height),
         Constraint::Min(3),
@@ -86,8 +88,14 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: Theme) {
     .areas(area);
     header::draw(frame, top, app, theme);
     if app.details && app.selected_socket().is_some() {
+        // The pane takes what its text needs, leaving the list at least a few rows.
+        let needed = details::height(app, theme, body.width);
+        let list_rows = body
+            .height
+            .saturating_sub(needed)
+            .max(LIST_MIN.min(body.height / 2));
         let [list, pane] =
-            Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body);
+            Layout::vertical([Constraint::Length(list_rows), Constraint::Min(3)]).areas(body);
         listeners::draw(frame, list, app, theme);
         details::draw(frame, pane, app, theme);
     } else {
