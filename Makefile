@@ -36,3 +36,14 @@ man: build
 
 clean:
 	$(CARGO) clean
+
+# README screenshots (root): the small fixture in netns psshot, portscope in a private tmux,
+# PNGs rendered by headless Chromium into screenshots/.
+.PHONY: screenshots fixture
+screenshots:
+	CARGO="$(CARGO)" scripts/screenshots.sh
+
+# The medium fixture in netns psfx, in the foreground (root; Ctrl-C stops it). In another
+# terminal: sudo ip netns exec psfx target/release/portscope
+fixture: build
+	bench/fixture.py --netns psfx --size medium --hold 3600

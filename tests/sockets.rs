@@ -590,3 +590,31 @@ fn completions_and_man_page() {
     );
     assert!(text.contains("\\-\\-once"), "{text}");
 }
+
+/// Two holders with the same parent (this test process, which holds no listener): both name
+/// it. sysinfo once dropped a parent listed twice in one refresh, so only a lone child named it.
+#[test]
+fn holders_sharing_a_parent_all_name_it() {
+    let first = Holder::spawn(&["tcp4"]);
+    let second = Holder::spawn(&["tcp4"]);
+    let args: Vec<String> = ["--once", "--json", "--pid"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([
+            first.pid.to_string(),
+            "--pid".into(),
+            second.pid.to_string(),
+        ])
+        .collect();
+    let doc = run_strings(&args);
+    let parents: Vec<(u32, Value)> = socket_list(&doc)
+        .iter()
+        .flat_map(|s| s["processes"].as_array().cloned().unwrap_or_default())
+        .map(|p| (common::as_u32(&p["ppid"]), p["parent_name"].clone()))
+        .collect();
+    assert_eq!(parents.len(), 2, "{doc}");
+    for (ppid, name) in parents {
+        assert_eq!(ppid, std::process::id());
+        assert!(name.is_string(), "parent {ppid} has no name: {doc}");
+    }
+}

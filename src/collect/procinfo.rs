@@ -79,10 +79,13 @@ fn read_facts(system: &mut System, fresh: &[Pid], holders: &BTreeSet<u32>) {
         .with_user(UpdateKind::Always);
     system.refresh_processes_specifics(ProcessesToUpdate::Some(fresh), true, kind);
     // Parents are named too ("parent 812 (npm)"): only their name is read.
+    // Unique: sysinfo treats a pid listed twice in one refresh as dead the second time.
     let parents: Vec<Pid> = fresh
         .iter()
         .filter_map(|&pid| system.process(pid)?.parent())
         .filter(|ppid| !holders.contains(&ppid.as_u32()))
+        .collect::<BTreeSet<Pid>>()
+        .into_iter()
         .collect();
     let names_only = ProcessRefreshKind::nothing();
     system.refresh_processes_specifics(ProcessesToUpdate::Some(&parents), true, names_only);
