@@ -217,18 +217,22 @@ fn layout<'a>(
         return widths;
     };
     let total = |w: &[usize]| w.iter().sum::<usize>() + GAP * w.len().saturating_sub(1);
-    while total(core) > limit {
-        let widest = columns
-            .iter()
-            .zip(core.iter())
-            .enumerate()
-            .filter(|(_, (col, w))| col.min_width() > 0 && **w > col.min_width())
-            .max_by_key(|(_, (_, w))| **w)
-            .map(|(i, _)| i);
-        match widest {
-            Some(i) => core[i] -= 1,
-            None => break,
-        }
+    squeeze(columns, core, limit);
+    // Make room for a useful command column when squeezing the flexible columns gets there.
+    let floor: Vec<usize> = columns
+        .iter()
+        .zip(core.iter())
+        .map(|(col, &w)| {
+            if col.min_width() > 0 {
+                w.min(col.min_width())
+            } else {
+                w
+            }
+        })
+        .collect();
+    let goal = (*command).min(COMMAND_GOAL);
+    if limit.saturating_sub(total(&floor) + GAP) >= Col::Command.min_width() {
+        squeeze(columns, core, limit.saturating_sub(goal + GAP));
     }
     let room = limit.saturating_sub(total(core) + GAP);
     *command = if room >= Col::Command.min_width() {
@@ -237,6 +241,28 @@ fn layout<'a>(
         0
     };
     widths
+}
+
+/// How wide the command column would like to be before the others give way to it.
+const COMMAND_GOAL: usize = 32;
+
+/// Narrows the widest flexible column, one cell at a time, until the row fits `limit` or
+/// every flexible column is at its minimum.
+fn squeeze(columns: &[Col], widths: &mut [usize], limit: usize) {
+    let total = |w: &[usize]| w.iter().sum::<usize>() + GAP * w.len().saturating_sub(1);
+    while total(widths) > limit {
+        let widest = columns
+            .iter()
+            .zip(widths.iter())
+            .enumerate()
+            .filter(|(_, (col, w))| col.min_width() > 0 && **w > col.min_width())
+            .max_by_key(|(_, (_, w))| **w)
+            .map(|(i, _)| i);
+        match widest {
+            Some(i) => widths[i] -= 1,
+            None => break,
+        }
+    }
 }
 
 fn write_header(

@@ -97,9 +97,14 @@ fn columns(width: usize, all: bool) -> Vec<(Col, usize)> {
             entry.1 -= over.min(entry.1.saturating_sub(floor));
         }
     }
-    let spare = width.saturating_sub(total(&widths));
-    if let Some(entry) = widths.iter_mut().find(|(c, _)| *c == Col::Process) {
-        entry.1 += spare;
+    // Spare room: first a little for USER (several users share a socket), then PROCESS.
+    let mut spare = width.saturating_sub(total(&widths));
+    for (col, most) in [(Col::User, 6), (Col::Process, usize::MAX)] {
+        if let Some(entry) = widths.iter_mut().find(|(c, _)| *c == col) {
+            let extra = spare.min(most);
+            entry.1 += extra;
+            spare -= extra;
+        }
     }
     widths
 }

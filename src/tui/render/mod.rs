@@ -65,8 +65,15 @@ impl Theme {
     pub fn gone_row(self) -> Style {
         Style::new().add_modifier(Modifier::DIM | Modifier::CROSSED_OUT)
     }
+    /// A dark bar keeps coloured cells readable; without colour, reverse video.
     pub fn selected(self) -> Style {
-        Style::new().add_modifier(Modifier::REVERSED)
+        if self.color {
+            Style::new()
+                .bg(Color::Indexed(237))
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().add_modifier(Modifier::REVERSED)
+        }
     }
     pub fn key(self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
