@@ -3,7 +3,7 @@ CARGO ?= cargo
 ARGS ?=
 BIN := target/release/portscope
 
-.PHONY: run build test test-deps lint fmt bench screenshots completions man clean
+.PHONY: run build test test-deps lint fmt bench bench-deps screenshots completions man clean
 
 run: build
 	./$(BIN) $(ARGS)
@@ -25,6 +25,14 @@ lint:
 
 fmt:
 	$(CARGO) fmt
+
+# Side-by-side benchmarks in the project's own namespace fixtures (root), written to
+# BENCHMARKS.md. SIZES=small,medium,large RUNS=20 by default.
+bench: build bench-deps
+	python3 bench/run.py --sizes "$${SIZES:-small,medium,large}" --runs "$${RUNS:-20}"
+
+bench-deps:
+	@scripts/ensure-tools.sh hyperfine ss netstat lsof fuser tmux prlimit python3 ip
 
 completions: build
 	mkdir -p target/completions

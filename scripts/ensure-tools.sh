@@ -7,7 +7,7 @@ set -euo pipefail
 package_for() {
   case "$1" in
     ip | ss) echo iproute2 ;;
-    unshare | nsenter) echo util-linux ;;
+    unshare | nsenter | prlimit) echo util-linux ;;
     fuser) echo psmisc ;;
     netstat) echo net-tools ;;
     *) echo "$1" ;;

@@ -176,15 +176,7 @@ fn json_query_document() {
         parse_port_spec("9/udp").expect("valid"),
     ];
     let answers = query::answer(&snapshot, &specs);
-    let entries: Vec<QueryEntry> = answers
-        .iter()
-        .map(|a| QueryEntry {
-            spec: a.spec.to_string(),
-            held: a.held(),
-            sockets: a.sockets.len(),
-            other_sockets: a.others,
-        })
-        .collect();
+    let entries: Vec<QueryEntry> = answers.iter().map(QueryEntry::from).collect();
     let mut only = snapshot.clone();
     only.sockets
         .retain(|s| specs.iter().any(|p| p.matches(s.proto, s.port)));

@@ -169,15 +169,7 @@ fn run_query(cli: &Cli, terminal: &Terminal, out: &mut dyn Write) -> Result<u8, 
         count_other_sockets(&filter, &mut answers)?;
     }
     if cli.json {
-        let entries: Vec<QueryEntry> = answers
-            .iter()
-            .map(|a| QueryEntry {
-                spec: a.spec.to_string(),
-                held: a.held(),
-                sockets: a.sockets.len(),
-                other_sockets: a.others,
-            })
-            .collect();
+        let entries: Vec<QueryEntry> = answers.iter().map(QueryEntry::from).collect();
         write_json(out, &snapshot, Some(&entries))?;
     } else {
         let paint = Paint {

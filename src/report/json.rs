@@ -21,7 +21,7 @@ struct Document<'a> {
     ephemeral_range: Option<PortRange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     query: Option<&'a [QueryEntry]>,
-    sockets: Vec<JsonSocket<'a>>,
+    sockets: Sockets<'a>,
     warnings: Vec<String>,
 }
 
@@ -34,6 +34,17 @@ pub struct QueryEntry {
     pub sockets: usize,
     /// Connections or TIME_WAIT sockets using the port locally when nothing listens on it.
     pub other_sockets: usize,
+}
+
+impl From<&crate::query::Answer<'_>> for QueryEntry {
+    fn from(answer: &crate::query::Answer<'_>) -> Self {
+        QueryEntry {
+            spec: answer.spec.to_string(),
+            held: answer.held(),
+            sockets: answer.sockets.len(),
+            other_sockets: answer.others,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -83,11 +94,7 @@ pub fn write_json(
         taken_at,
         ephemeral_range: snapshot.ephemeral,
         query,
-        sockets: snapshot
-            .sockets
-            .iter()
-            .map(|s| socket(snapshot, s))
-            .collect(),
+        sockets: Sockets(snapshot),
         warnings: snapshot
             .warnings
             .iter()
@@ -97,6 +104,17 @@ pub fn write_json(
     };
     serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::from)?;
     writeln!(out)
+}
+
+/// The socket array, serialized one element at a time: with 200,000 sockets, building the
+/// whole document first would hold every row twice.
+struct Sockets<'a>(&'a Snapshot);
+
+impl Serialize for Sockets<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let snapshot = self.0;
+        serializer.collect_seq(snapshot.sockets.iter().map(|s| socket(snapshot, s)))
+    }
 }
 
 fn socket<'a>(snapshot: &'a Snapshot, socket: &'a Socket) -> JsonSocket<'a> {

@@ -77,36 +77,30 @@ pub fn write_table(
     options: &TableOptions,
 ) -> io::Result<()> {
     let columns = columns(options.all);
-    let groups: Vec<(RangeGroup, Vec<Vec<Cell>>)> = RangeGroup::ALL
-        .iter()
-        .map(|&group| {
-            let rows = snapshot
-                .sockets
-                .iter()
-                .filter(|s| s.range() == group)
-                .map(|s| row(snapshot, s, &columns))
-                .collect();
-            (group, rows)
-        })
-        .collect();
-    if groups.iter().all(|(_, rows)| rows.is_empty()) {
+    if snapshot.sockets.is_empty() {
         writeln!(out, "{}", nothing_line(options.all))?;
         return write_notes(out, snapshot, options.paint);
     }
-    let widths = layout(
-        &columns,
-        groups.iter().flat_map(|(_, rows)| rows),
-        options.width,
-    );
+    // Two passes, so a table of 200,000 sockets never holds every cell at once: one to
+    // measure the columns, one to print.
+    let rows = snapshot.sockets.iter().map(|s| row(snapshot, s, &columns));
+    let widths = layout(&columns, rows, options.width);
     write_header(out, &columns, &widths, options.paint)?;
-    for (group, rows) in &groups {
-        if rows.is_empty() {
+    for group in RangeGroup::ALL {
+        let members = || snapshot.sockets.iter().filter(move |s| s.range() == group);
+        let count = members().count();
+        if count == 0 {
             continue;
         }
-        let title = format!("{} ({})", group.title(), rows.len());
+        let title = format!("{} ({count})", group.title());
         writeln!(out, "{}", options.paint.paint(palette::GROUP, &title))?;
-        for row in rows {
-            write_row(out, row, &widths, options.paint)?;
+        for socket in members() {
+            write_row(
+                out,
+                &row(snapshot, socket, &columns),
+                &widths,
+                options.paint,
+            )?;
         }
     }
     write_notes(out, snapshot, options.paint)
@@ -198,14 +192,14 @@ fn command_label(snapshot: &Snapshot, socket: &Socket) -> String {
 
 /// Natural widths, then squeezed to fit: the command column goes first, then the flexible
 /// columns shrink toward their minimums.
-fn layout<'a>(
+fn layout(
     columns: &[Col],
-    rows: impl Iterator<Item = &'a Vec<Cell>>,
+    rows: impl Iterator<Item = Vec<Cell>>,
     limit: Option<usize>,
 ) -> Vec<usize> {
     let mut widths: Vec<usize> = columns.iter().map(|c| c.title().width()).collect();
     for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
+        for (width, cell) in widths.iter_mut().zip(&row) {
             *width = (*width).max(cell.text.width());
         }
     }

@@ -69,14 +69,17 @@ impl OwnerIndex {
         !self.primed || self.refreshes_since_full >= FULL_SCAN_EVERY || self.has_unexplained(wanted)
     }
 
-    /// A wanted socket with no known holder that the last full scan did not already explain.
-    fn has_unexplained(&self, wanted: &HashSet<u64>) -> bool {
-        let held: HashSet<u64> = self
-            .holdings
+    fn held_inodes(&self) -> HashSet<u64> {
+        self.holdings
             .values()
             .flatten()
             .map(|&(_, inode)| inode)
-            .collect();
+            .collect()
+    }
+
+    /// A wanted socket with no known holder that the last full scan did not already explain.
+    fn has_unexplained(&self, wanted: &HashSet<u64>) -> bool {
+        let held = self.held_inodes();
         wanted
             .iter()
             .any(|inode| !held.contains(inode) && !self.orphans.contains(inode))
@@ -87,12 +90,7 @@ impl OwnerIndex {
         self.unreadable.clear();
         self.record(scan_parallel(pids, wanted));
         self.pids = pids.iter().copied().collect();
-        let held: HashSet<u64> = self
-            .holdings
-            .values()
-            .flatten()
-            .map(|&(_, inode)| inode)
-            .collect();
+        let held = self.held_inodes();
         self.orphans = wanted.difference(&held).copied().collect();
         self.refreshes_since_full = 0;
         self.primed = true;

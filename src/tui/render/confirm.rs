@@ -1,9 +1,9 @@
 //! The `K` dialog: exactly what will be signalled, and the default answer is No.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Paragraph};
 
 use super::Theme;
 use crate::stop::Plan;
@@ -40,21 +40,8 @@ pub fn draw(frame: &mut Frame, area: Rect, plan: &Plan, theme: Theme) {
         Span::styled("n  Enter  Esc", theme.key()),
         Span::raw(" cancel"),
     ]));
-    let height = (lines.len() as u16 + 2).min(area.height);
-    let [popup] = Layout::vertical([Constraint::Length(height)])
-        .flex(Flex::Center)
-        .areas(area);
-    let [popup] = Layout::horizontal([Constraint::Max(90)])
-        .flex(Flex::Center)
-        .areas(popup);
-    frame.render_widget(Clear, popup);
     let block = Block::bordered()
         .title(" stop the holders? ")
         .border_style(theme.warn());
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        popup,
-    );
+    super::popup(frame, area, Paragraph::new(lines), block, 90);
 }

@@ -7,10 +7,10 @@ mod help;
 mod listeners;
 
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::layout::{Alignment, Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::keys::HINTS;
 use super::state::{App, Overlay};
@@ -114,6 +114,22 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: Theme) {
         (Overlay::ConfirmStop, Some(plan)) => confirm::draw(frame, area, plan, theme),
         _ => {}
     }
+}
+
+/// Draws `paragraph` in a centred, bordered popup sized to its wrapped text.
+fn popup(frame: &mut Frame, area: Rect, paragraph: Paragraph, block: Block, max_width: u16) {
+    let width = area.width.min(max_width);
+    let paragraph = paragraph.wrap(Wrap { trim: false });
+    let rows = paragraph.line_count(width.saturating_sub(2)) + 2;
+    let height = u16::try_from(rows).unwrap_or(u16::MAX).min(area.height);
+    let [popup] = Layout::vertical([Constraint::Length(height)])
+        .flex(Flex::Center)
+        .areas(area);
+    let [popup] = Layout::horizontal([Constraint::Length(width)])
+        .flex(Flex::Center)
+        .areas(popup);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(paragraph.block(block), popup);
 }
 
 fn too_small(frame: &mut Frame, area: Rect, theme: Theme) {
