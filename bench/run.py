@@ -171,7 +171,10 @@ def machine():
     versions = []
     for tool in (["ss", "-V"], ["hyperfine", "--version"], ["lsof", "-v"]):
         r = subprocess.run(tool, capture_output=True, text=True)
-        versions.append((r.stdout or r.stderr).strip().splitlines()[0] if (r.stdout or r.stderr) else tool[0])
+        lines = (r.stdout + r.stderr).strip().splitlines() or [tool[0]]
+        # lsof -v starts with a banner; its version is on the "revision:" line.
+        revision = [l.split(":", 1)[1].strip() for l in lines if l.strip().startswith("revision:")]
+        versions.append(f"lsof {revision[0]}" if revision else lines[0])
     return (f"{os.cpu_count()} cores ({cpu}), {mem} GiB, Linux {platform.release()}; "
             + "; ".join(versions))
 
