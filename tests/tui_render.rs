@@ -40,11 +40,7 @@ fn socket(
     let local_addr: IpAddr = addr.parse().expect("test address");
     Socket {
         proto,
-        family: if local_addr.is_ipv4() {
-            Family::Ipv4
-        } else {
-            Family::Ipv6
-        },
+        family: Family::of(&local_addr),
         local_addr,
         port,
         remote: None,

@@ -151,7 +151,7 @@ fn count_other_sockets(
     let mut tables = filter.tables;
     tables.listeners_only = false;
     let keep = |s: &crate::model::Socket| !s.is_listener() && filter.keep_port(s);
-    let others = Collector::new().sockets(tables, &keep)?;
+    let others = crate::collect::sockets(tables, &keep)?;
     for answer in answers.iter_mut().filter(|a| !a.held()) {
         answer.others = others
             .iter()

@@ -150,10 +150,7 @@ fn wait_for_release(watch: &mut Watch<'_>) -> Result<bool, AppError> {
     let deadline = Instant::now() + watch.timeout;
     loop {
         let filter = watch.filter;
-        let held = !watch
-            .collector
-            .sockets(filter.tables, &|s| filter.keep_socket(s))?
-            .is_empty();
+        let held = !crate::collect::sockets(filter.tables, &|s| filter.keep_socket(s))?.is_empty();
         if !held {
             return Ok(true);
         }

@@ -71,6 +71,17 @@ pub struct Owners {
     pub unreadable_pids: Vec<u32>,
 }
 
+/// The sockets `keep` accepts, without looking up owners: cheap, for polling a port. Needs no
+/// Collector: there is no process state to keep.
+pub fn sockets(
+    tables: Tables,
+    keep: &dyn Fn(&Socket) -> bool,
+) -> Result<Vec<Socket>, CollectError> {
+    let mut sockets = os::socket_table(tables)?;
+    sockets.retain(|socket| keep(socket));
+    Ok(sockets)
+}
+
 /// Long-lived, so the live view reuses its process cache between refreshes.
 pub struct Collector {
     facts: procinfo::ProcessFacts,
@@ -89,17 +100,6 @@ impl Collector {
             facts: procinfo::ProcessFacts::new(),
             owners: os::OwnerIndex::default(),
         }
-    }
-
-    /// The sockets `keep` accepts, without looking up owners: cheap, for polling a port.
-    pub fn sockets(
-        &self,
-        tables: Tables,
-        keep: &dyn Fn(&Socket) -> bool,
-    ) -> Result<Vec<Socket>, CollectError> {
-        let mut sockets = os::socket_table(tables)?;
-        sockets.retain(|socket| keep(socket));
-        Ok(sockets)
     }
 
     /// Reads the tables, keeps the sockets `keep` accepts, and looks up only their holders.

@@ -53,11 +53,7 @@ fn to_socket(index: usize, info: netstat2::SocketInfo) -> Socket {
     };
     Socket {
         proto,
-        family: if local_addr.is_ipv4() {
-            Family::Ipv4
-        } else {
-            Family::Ipv6
-        },
+        family: Family::of(&local_addr),
         local_addr,
         port,
         remote,

@@ -41,6 +41,16 @@ pub enum Family {
     Ipv6,
 }
 
+impl Family {
+    pub fn of(addr: &IpAddr) -> Self {
+        if addr.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        }
+    }
+}
+
 /// Socket state. TCP states as the kernel names them; UDP is `Unconn` (bound, not connected:
 /// a listener) or `Established` (connected: a client, not a listener).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

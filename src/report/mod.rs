@@ -97,8 +97,7 @@ pub fn pids_label(socket: &Socket) -> String {
 pub fn process_label(snapshot: &Snapshot, socket: &Socket) -> String {
     match &socket.owner {
         Owner::Known(_) => {
-            let mut names: Vec<&str> = snapshot.holders(socket).map(|p| p.name.as_str()).collect();
-            names.dedup();
+            let names = unique_in_order(snapshot.holders(socket).map(|p| p.name.as_str()));
             if names.is_empty() {
                 "(exited)".to_string()
             } else {
@@ -110,17 +109,24 @@ pub fn process_label(snapshot: &Snapshot, socket: &Socket) -> String {
     }
 }
 
+/// Each value once, where it first appears (holders are listed by pid).
+fn unique_in_order<T: PartialEq>(values: impl Iterator<Item = T>) -> Vec<T> {
+    let mut unique = Vec::new();
+    for value in values {
+        if !unique.contains(&value) {
+            unique.push(value);
+        }
+    }
+    unique
+}
+
 /// The user column: the holders' users, else the socket's uid as a name.
 pub fn user_label(snapshot: &Snapshot, socket: &Socket) -> String {
-    let mut users: Vec<String> = snapshot
-        .holders(socket)
-        .map(|p| match (&p.user, p.uid) {
-            (Some(name), _) => name.to_string(),
-            (None, Some(uid)) => uid.to_string(),
-            (None, None) => "?".to_string(),
-        })
-        .collect();
-    users.dedup();
+    let users = unique_in_order(snapshot.holders(socket).map(|p| match (&p.user, p.uid) {
+        (Some(name), _) => name.to_string(),
+        (None, Some(uid)) => uid.to_string(),
+        (None, None) => "?".to_string(),
+    }));
     if users.is_empty() {
         return socket_user(snapshot, socket);
     }
@@ -166,6 +172,13 @@ mod tests {
         assert_eq!(fit("日本語テキスト", 5), "日本…");
         assert_eq!(pad("ab", 4), "ab  ");
         assert_eq!(pad("日本", 5), "日本 ");
+    }
+
+    #[test]
+    fn labels_name_each_value_once_in_holder_order() {
+        let users = ["root", "www-data", "root", "www-data"];
+        assert_eq!(unique_in_order(users.into_iter()), ["root", "www-data"]);
+        assert!(unique_in_order(std::iter::empty::<&str>()).is_empty());
     }
 
     #[test]

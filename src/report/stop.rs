@@ -68,16 +68,11 @@ fn write_target(
     writeln!(out, "    {} {}", field("holds"), sockets.join(", "))
 }
 
-pub fn write_sent(
-    out: &mut dyn Write,
-    target: &Target,
-    signal: StopSignal,
-    sent: &Sent,
-    paint: Paint,
-) -> io::Result<()> {
+/// What happened to one target, in the words both the CLI and the live view use.
+pub fn sent_line(target: &Target, signal: StopSignal, sent: &Sent) -> String {
     let who = format!("pid {} ({})", target.pid, target.name);
-    let line = match sent {
-        Sent::Signalled => return writeln!(out, "sent {signal} to {who}"),
+    match sent {
+        Sent::Signalled => format!("sent {signal} to {who}"),
         Sent::Skipped(refusal) => format!("{who}: nothing sent: {refusal}"),
         Sent::NoLongerHolds => format!("{who}: nothing sent: it no longer holds the socket"),
         Sent::PermissionDenied => {
@@ -88,6 +83,19 @@ pub fn write_sent(
             format!("{who}: permission denied: it belongs to {user}; try again with sudo")
         }
         Sent::Failed(error) => format!("{who}: could not send {signal}: {error}"),
-    };
-    writeln!(out, "{}", paint.paint(palette::WARN, &line))
+    }
+}
+
+pub fn write_sent(
+    out: &mut dyn Write,
+    target: &Target,
+    signal: StopSignal,
+    sent: &Sent,
+    paint: Paint,
+) -> io::Result<()> {
+    let line = sent_line(target, signal, sent);
+    match sent {
+        Sent::Signalled => writeln!(out, "{line}"),
+        _ => writeln!(out, "{}", paint.paint(palette::WARN, &line)),
+    }
 }

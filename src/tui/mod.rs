@@ -17,6 +17,7 @@ use signal_hook::iterator::Signals;
 
 use crate::filter::Filter;
 use crate::model::Snapshot;
+use crate::report::stop::sent_line;
 pub use render::Theme;
 use state::{Action, App, Overlay, View};
 use worker::Request;
@@ -152,12 +153,7 @@ fn execute_stop(app: &mut App) {
     let messages = plan
         .targets
         .iter()
-        .map(|target| match crate::stop::signal(target, signal) {
-            crate::stop::Sent::Signalled => {
-                format!("sent {signal} to pid {} ({})", target.pid, target.name)
-            }
-            other => format!("pid {}: nothing sent ({other:?})", target.pid),
-        })
+        .map(|target| sent_line(target, signal, &crate::stop::signal(target, signal)))
         .collect();
     let watch = plan
         .targets

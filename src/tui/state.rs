@@ -148,6 +148,8 @@ pub struct App {
     /// The last collection error, shown until a collection succeeds.
     pub error: Option<String>,
     pub rows: Vec<Row>,
+    /// Visible sockets per range, counted with the rows rather than on every frame.
+    group_counts: [usize; 3],
     /// Holders to signal, with pidfds already open, while `Overlay::ConfirmStop` asks.
     pub stop_plan: Option<crate::stop::Plan>,
     pub stop_watch: Option<StopWatch>,
@@ -178,6 +180,7 @@ impl App {
             status: None,
             error: None,
             rows: Vec::new(),
+            group_counts: [0; 3],
             stop_plan: None,
             stop_watch: None,
             rebase: false,
@@ -284,32 +287,21 @@ impl App {
         self.table.select(Some(index));
     }
 
-    /// Counts of visible listeners per range, for the header.
+    /// Visible sockets per range (folded groups included), counted when the rows were built.
     pub fn group_counts(&self) -> [usize; 3] {
-        let mut counts = [0; 3];
-        if let Some(snapshot) = &self.snapshot {
-            for socket in snapshot
-                .sockets
-                .iter()
-                .filter(|s| self.matches(snapshot, s))
-            {
-                counts[group_index(socket.range())] += 1;
-            }
-        }
-        counts
+        self.group_counts
     }
 
     pub fn rebuild_rows(&mut self) {
         let Some(snapshot) = &self.snapshot else {
             self.rows.clear();
+            self.group_counts = [0; 3];
             return;
         };
         let mut rows = Vec::new();
+        let mut counts = [0; 3];
         for group in RangeGroup::ALL {
             rows.push(Row::Group(group));
-            if self.folded[group_index(group)] {
-                continue;
-            }
             let mut members: Vec<(Row, &Socket)> = Vec::new();
             for (index, socket) in snapshot.sockets.iter().enumerate() {
                 if socket.range() == group && self.matches(snapshot, socket) {
@@ -321,6 +313,10 @@ impl App {
                         socket,
                     ));
                 }
+            }
+            counts[group_index(group)] = members.len();
+            if self.folded[group_index(group)] {
+                continue;
             }
             for (index, socket) in self.gone.iter().enumerate() {
                 if socket.range() == group && self.matches(snapshot, socket) {
@@ -336,6 +332,7 @@ impl App {
             self.sort_rows(snapshot, &mut members);
             rows.extend(members.into_iter().map(|(row, _)| row));
         }
+        self.group_counts = counts;
         self.rows = rows;
     }
 

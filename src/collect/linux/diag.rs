@@ -6,7 +6,6 @@
 //! the connected state netstat2 drops.
 
 use std::io;
-use std::net::IpAddr;
 
 use netlink_packet_core::{
     NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NetlinkBuffer, NetlinkHeader,
@@ -184,7 +183,7 @@ fn to_socket(header: &InetResponseHeader, proto: Proto) -> Socket {
     let connected = !matches!(state, SockState::Listen | SockState::Unconn);
     Socket {
         proto,
-        family: family_of(&id.source_address),
+        family: Family::of(&id.source_address),
         local_addr: id.source_address,
         port: id.source_port,
         remote: connected.then_some((id.destination_address, id.destination_port)),
@@ -192,14 +191,6 @@ fn to_socket(header: &InetResponseHeader, proto: Proto) -> Socket {
         inode: u64::from(header.inode),
         uid: header.uid,
         owner: Owner::None(NoneReason::NoHolder),
-    }
-}
-
-fn family_of(addr: &IpAddr) -> Family {
-    if addr.is_ipv4() {
-        Family::Ipv4
-    } else {
-        Family::Ipv6
     }
 }
 
