@@ -1,45 +1,89 @@
-//! Which sockets the user asked to see. The socket-level part runs before owners are looked up
-//! (so the scan only resolves what will be shown); the owner-level part runs after.
+//! Which sockets and holders the user asked to see. The socket-level part (protocol, family,
+//! state, port) is decided from the kernel's table before owners are looked up, so the scan only
+//! resolves what will be shown; the holder-level part (pid, user, process name) runs after.
 
-use crate::cli::{Cli, PortSpec};
-use crate::collect::Tables;
-use crate::model::{Snapshot, Socket};
+use crate::model::{PortSpec, Process, Selection, Snapshot, Socket};
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
-    pub tables: Tables,
-    pub all: bool,
+    pub selection: Selection,
     pub ports: Vec<PortSpec>,
+    pub holders: HolderFilter,
+}
+
+/// `--pid`, `--user` and `--process`: which holders the user is interested in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HolderFilter {
     pub pids: Vec<u32>,
-    pub user: Option<String>,
+    /// The uid `--user` named (a name is resolved to its uid once, when the command is read).
+    pub uid: Option<u32>,
     /// Lower-cased substring of a holder's name.
     pub process: Option<String>,
 }
 
-impl Filter {
-    pub fn from_cli(cli: &Cli) -> Self {
-        let any_proto = !cli.tcp && !cli.udp;
-        let any_family = !cli.ipv4 && !cli.ipv6;
-        Filter {
-            tables: Tables {
-                tcp: cli.tcp || any_proto,
-                udp: cli.udp || any_proto,
-                ipv4: cli.ipv4 || any_family,
-                ipv6: cli.ipv6 || any_family,
-                listeners_only: !cli.all,
-                connections: false,
-            },
-            all: cli.all,
-            ports: cli.ports.clone(),
-            pids: cli.pid.clone(),
-            user: cli.user.clone(),
-            process: cli.process.as_ref().map(|p| p.to_lowercase()),
-        }
+impl HolderFilter {
+    pub fn is_empty(&self) -> bool {
+        self.pids.is_empty() && self.uid.is_none() && self.process.is_none()
     }
 
+    /// Does this holder pass every holder filter?
+    pub fn matches_process(&self, process: &Process) -> bool {
+        let pid_ok = self.pids.is_empty() || self.pids.contains(&process.pid);
+        let user_ok = self.uid.is_none_or(|uid| process.uid == Some(uid));
+        let name_ok = self.process.as_ref().is_none_or(|name| {
+            process.name.as_str().to_lowercase().contains(name)
+                || process.comm.as_str().to_lowercase().contains(name)
+        });
+        pid_ok && user_ok && name_ok
+    }
+
+    /// A socket passes when one of its holders passes; a socket without visible holders passes
+    /// only a `--user` filter naming its own uid.
+    pub fn matches_socket(&self, snapshot: &Snapshot, socket: &Socket) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        let by_holder = snapshot
+            .holders(socket)
+            .any(|process| self.matches_process(process));
+        let by_socket_uid = self.pids.is_empty()
+            && self.process.is_none()
+            && self.uid.is_some()
+            && self.uid == socket.uid;
+        by_holder || by_socket_uid
+    }
+
+    /// The holders of `socket` this filter leaves out.
+    pub fn left_out<'a>(
+        &'a self,
+        snapshot: &'a Snapshot,
+        socket: &'a Socket,
+    ) -> impl Iterator<Item = &'a Process> + 'a {
+        snapshot
+            .holders(socket)
+            .filter(move |process| !self.is_empty() && !self.matches_process(process))
+    }
+
+    /// `--process apache --user 33`, for messages.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for pid in &self.pids {
+            parts.push(format!("--pid {pid}"));
+        }
+        if let Some(uid) = self.uid {
+            parts.push(format!("--user {uid}"));
+        }
+        if let Some(name) = &self.process {
+            parts.push(format!("--process {name}"));
+        }
+        parts.join(" ")
+    }
+}
+
+impl Filter {
     /// Decided from the kernel's table alone, before any owner is looked up.
     pub fn keep_socket(&self, socket: &Socket) -> bool {
-        (self.all || socket.is_listener()) && self.keep_port(socket)
+        self.selection.keeps(socket) && self.keep_port(socket)
     }
 
     /// The socket's local port is one the user asked about (or no ports were given).
@@ -51,45 +95,19 @@ impl Filter {
                 .any(|p| p.matches(socket.proto, socket.port))
     }
 
-    /// Applies the pid, user and process filters, which need the owners.
+    /// Keeps only the sockets with a holder the holder filters accept (listings only: a port
+    /// query never drops a socket because of who holds it).
     pub fn apply(&self, mut snapshot: Snapshot) -> Snapshot {
-        if self.pids.is_empty() && self.user.is_none() && self.process.is_none() {
+        if self.holders.is_empty() {
             return snapshot;
         }
         let keep: Vec<bool> = snapshot
             .sockets
             .iter()
-            .map(|s| self.keep_owned(&snapshot, s))
+            .map(|s| self.holders.matches_socket(&snapshot, s))
             .collect();
         let mut flags = keep.into_iter();
         snapshot.sockets.retain(|_| flags.next().unwrap_or(false));
         snapshot
     }
-
-    fn keep_owned(&self, snapshot: &Snapshot, socket: &Socket) -> bool {
-        let pids = socket.owner.pids();
-        let pid_ok = self.pids.is_empty() || pids.iter().any(|p| self.pids.contains(p));
-        let user_ok = self
-            .user
-            .as_ref()
-            .is_none_or(|u| user_matches(snapshot, socket, u));
-        let process_ok = self.process.as_ref().is_none_or(|name| {
-            snapshot
-                .holders(socket)
-                .any(|p| p.name.as_str().to_lowercase().contains(name))
-        });
-        pid_ok && user_ok && process_ok
-    }
-}
-
-/// A user given by name or uid matches the socket's uid or any holder's user.
-fn user_matches(snapshot: &Snapshot, socket: &Socket, wanted: &str) -> bool {
-    let uid: Option<u32> = wanted.parse().ok();
-    let name_is =
-        |name: Option<&crate::model::SafeText>| name.is_some_and(|n| n.as_str() == wanted);
-    uid == Some(socket.uid)
-        || name_is(snapshot.user_name(socket.uid))
-        || snapshot
-            .holders(socket)
-            .any(|p| (uid.is_some() && p.uid == uid) || name_is(p.user.as_ref()))
 }

@@ -1,11 +1,13 @@
 //! portscope: who holds that port? The binary is only the edge: parse, run, map to an exit code.
+//! Every message goes to stderr through a path that cannot panic (a full or closed stderr is
+//! ignored, as a shell would).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-
-use portscope::app::{self, exit};
+use portscope::app::{self, AppError, exit, say_error};
 use portscope::cli::{self, Cli};
 use portscope::sanitize;
 
@@ -18,7 +20,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(error) if error.is_broken_pipe() => ExitCode::from(exit::OK),
         Err(error) => {
-            eprintln!("portscope: {}", sanitize::sanitize_str(&error.to_string()));
+            say_error(&sanitize::sanitize_str(&error.to_string()));
             ExitCode::from(error.exit_code())
         }
     }
@@ -30,15 +32,17 @@ fn usage_error(error: &clap::Error) -> u8 {
         error.kind(),
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
     ) {
-        return match error.print() {
+        let mut stdout = std::io::stdout().lock();
+        let written = write!(stdout, "{}", error.render()).and_then(|()| stdout.flush());
+        return match written {
             Ok(()) => exit::OK,
             Err(e) => {
-                eprintln!("portscope: cannot write output: {e}");
+                say_error(&AppError::Output(e).to_string());
                 exit::OUTPUT_FAILED
             }
         };
     }
-    eprintln!("portscope: {}", one_line(error));
+    say_error(&one_line(error));
     exit::USAGE
 }
 
@@ -52,35 +56,31 @@ fn one_line(error: &clap::Error) -> String {
         let shown = bad.map(|a| sanitize::sanitize_os(a)).unwrap_or_default();
         return format!(
             "invalid argument '{shown}': not valid UTF-8; {}",
-            cli::PORT_FORMS
+            cli::port_forms()
         );
     }
     if let Some(arg) = negative_number(error, &raw) {
         return format!(
             "invalid port '{}': a port is a whole number from 1 to 65535; {}",
             sanitize::sanitize_str(&arg),
-            cli::PORT_FORMS
+            cli::port_forms()
         );
     }
-    if let (Some(ContextValue::String(value)), Some(ContextValue::String(arg))) = (
-        error.get(ContextKind::InvalidValue),
-        error.get(ContextKind::InvalidArg),
-    ) && let Some(reason) = std::error::Error::source(error)
-    {
-        let reason = reason.to_string();
-        return sanitize::sanitize_str(&format!("invalid value '{value}' for {arg}: {reason}"))
+    let value = error.get(ContextKind::InvalidValue);
+    let arg = error.get(ContextKind::InvalidArg);
+    if let (Some(ContextValue::String(value)), Some(ContextValue::String(arg))) = (value, arg) {
+        if let Some(reason) = std::error::Error::source(error) {
+            let reason = reason.to_string();
+            return sanitize::sanitize_str(&format!("invalid value '{value}' for {arg}: {reason}"))
+                .into_owned();
+        }
+        if let Some(ContextValue::Strings(valid)) = error.get(ContextKind::ValidValue) {
+            let valid = valid.join(", ");
+            return sanitize::sanitize_str(&format!(
+                "invalid value '{value}' for {arg}: use one of {valid}"
+            ))
             .into_owned();
-    }
-    if let (Some(ContextValue::String(value)), Some(ContextValue::String(arg))) = (
-        error.get(ContextKind::InvalidValue),
-        error.get(ContextKind::InvalidArg),
-    ) && let Some(ContextValue::Strings(valid)) = error.get(ContextKind::ValidValue)
-    {
-        let valid = valid.join(", ");
-        return sanitize::sanitize_str(&format!(
-            "invalid value '{value}' for {arg}: use one of {valid}"
-        ))
-        .into_owned();
+        }
     }
     sanitize::sanitize_str(&rendered_line(error)).into_owned()
 }

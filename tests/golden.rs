@@ -1,156 +1,16 @@
 //! Golden output: a fixed snapshot through every report, and the CLI's own artefacts. Any change
 //! to what users see shows up in review as a snapshot diff.
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
-use std::time::{Duration, SystemTime};
+mod common;
 
-use portscope::cli::parse_port_spec;
-use portscope::model::{
-    Family, HiddenReason, NoneReason, Owner, PortRange, Process, Proto, SafeText, Snapshot,
-    SockState, Socket, Visibility,
-};
+use common::fixtures::fixed_host;
+use portscope::filter::HolderFilter;
+use portscope::model::{HiddenReason, Owner, PortSpec, Selection};
 use portscope::query;
 use portscope::report::Paint;
 use portscope::report::json::{QueryEntry, write_json};
-use portscope::report::query::write_answers;
+use portscope::report::query::{Asked, write_answers};
 use portscope::report::table::{TableOptions, write_table};
-
-const T0: u64 = 1_795_000_000;
-
-fn socket(
-    proto: Proto,
-    addr: &str,
-    port: u16,
-    state: SockState,
-    inode: u64,
-    owner: Owner,
-) -> Socket {
-    let local_addr: IpAddr = addr.parse().expect("test address");
-    Socket {
-        proto,
-        family: Family::of(&local_addr),
-        local_addr,
-        port,
-        remote: None,
-        state,
-        inode,
-        uid: if matches!(owner, Owner::Hidden(_)) {
-            1001
-        } else {
-            0
-        },
-        owner,
-    }
-}
-
-fn process(pid: u32, name: &str, cmdline: &[&str], ppid: u32) -> Process {
-    Process {
-        pid,
-        name: SafeText::new(name),
-        cmdline: cmdline.iter().map(|a| SafeText::new(a)).collect(),
-        exe: Some(SafeText::new("/usr/sbin/nginx")),
-        cwd: Some(SafeText::new("/")),
-        uid: Some(0),
-        user: Some(SafeText::new("root")),
-        ppid: Some(ppid),
-        parent_name: Some(SafeText::new(if ppid == 1 { "systemd" } else { "parent" })),
-        start_time: Some(T0 - 3_600),
-    }
-}
-
-/// A small host: nginx master + 2 workers sharing :80, a dev server on [::]:3000, a hidden
-/// owner, a hostile process name, a UDP resolver and a socket held by nobody.
-fn fixed_snapshot() -> Snapshot {
-    let sockets = vec![
-        socket(
-            Proto::Udp,
-            "127.0.0.53",
-            53,
-            SockState::Unconn,
-            11,
-            Owner::Known(vec![310]),
-        ),
-        socket(
-            Proto::Tcp,
-            "0.0.0.0",
-            80,
-            SockState::Listen,
-            12,
-            Owner::Known(vec![400, 401, 402]),
-        ),
-        socket(
-            Proto::Tcp,
-            "::",
-            3000,
-            SockState::Listen,
-            13,
-            Owner::Known(vec![5000]),
-        ),
-        socket(
-            Proto::Tcp,
-            "127.0.0.1",
-            5432,
-            SockState::Listen,
-            14,
-            Owner::Hidden(HiddenReason::NotRoot),
-        ),
-        socket(
-            Proto::Tcp,
-            "192.0.2.10",
-            8080,
-            SockState::Listen,
-            15,
-            Owner::Known(vec![6000]),
-        ),
-        socket(
-            Proto::Udp,
-            "0.0.0.0",
-            51820,
-            SockState::Unconn,
-            16,
-            Owner::None(NoneReason::NoHolder),
-        ),
-    ];
-    let mut processes = BTreeMap::new();
-    processes.insert(
-        310,
-        process(
-            310,
-            "systemd-resolve",
-            &["/lib/systemd/systemd-resolved"],
-            1,
-        ),
-    );
-    processes.insert(
-        400,
-        process(400, "nginx", &["nginx: master process /usr/sbin/nginx"], 1),
-    );
-    processes.insert(401, process(401, "nginx", &["nginx: worker process"], 400));
-    processes.insert(402, process(402, "nginx", &["nginx: worker process"], 400));
-    processes.insert(
-        5000,
-        process(5000, "node", &["node", "server.js", "--port", "3000"], 4999),
-    );
-    let hostile = "evil\u{1b}[31m\u{9b}2J\u{202e}txt";
-    processes.insert(6000, process(6000, hostile, &[hostile, "--arg\r"], 1));
-    let users = BTreeMap::from([(0, SafeText::new("root")), (1001, SafeText::new("alice"))]);
-    Snapshot {
-        taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(T0),
-        sockets,
-        processes,
-        users,
-        connections: BTreeMap::new(),
-        ephemeral: Some(PortRange {
-            low: 32768,
-            high: 60999,
-        }),
-        visibility: Visibility {
-            unreadable_pids: vec![],
-        },
-        warnings: vec![],
-    }
-}
 
 fn render(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
     let mut out = Vec::new();
@@ -158,21 +18,40 @@ fn render(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
     String::from_utf8(out).expect("reports are UTF-8")
 }
 
+fn specs(texts: &[&str]) -> Vec<PortSpec> {
+    texts
+        .iter()
+        .map(|s| PortSpec::parse(s).expect("valid"))
+        .collect()
+}
+
+/// The listeners of the fixed host, as `--once` collects them.
+fn table(width: Option<usize>) -> String {
+    let mut snapshot = fixed_host();
+    snapshot.sockets.retain(|s| s.is_listener());
+    let options = TableOptions {
+        width,
+        all: false,
+        paint: Paint { enabled: false },
+    };
+    render(|out| write_table(out, &snapshot, &options))
+}
+
 #[test]
 fn json_document() {
-    let snapshot = fixed_snapshot();
+    let snapshot = fixed_host();
     insta::assert_snapshot!(render(|out| write_json(out, &snapshot, None)));
 }
 
 #[test]
 fn json_query_document() {
-    let snapshot = fixed_snapshot();
-    let specs = [
-        parse_port_spec("80").expect("valid"),
-        parse_port_spec("9/udp").expect("valid"),
-    ];
-    let answers = query::answer(&snapshot, &specs);
-    let entries: Vec<QueryEntry> = answers.iter().map(QueryEntry::from).collect();
+    let snapshot = fixed_host();
+    let specs = specs(&["80", "9/udp"]);
+    let answers = query::answer(&snapshot, &specs, Selection::LISTENERS);
+    let entries: Vec<QueryEntry> = answers
+        .iter()
+        .map(|a| QueryEntry::new(&snapshot, a, &HolderFilter::default()))
+        .collect();
     let mut only = snapshot.clone();
     only.sockets
         .retain(|s| specs.iter().any(|p| p.matches(s.proto, s.port)));
@@ -181,38 +60,87 @@ fn json_query_document() {
 
 #[test]
 fn table_at_80_columns() {
-    let snapshot = fixed_snapshot();
-    let options = TableOptions {
-        width: Some(80),
-        all: false,
-        paint: Paint { enabled: false },
-    };
-    insta::assert_snapshot!(render(|out| write_table(out, &snapshot, &options)));
+    insta::assert_snapshot!(table(Some(80)));
+}
+
+/// At 100 columns names keep their room: the exposure is said in short words first.
+#[test]
+fn table_at_100_columns_keeps_names_whole() {
+    let text = table(Some(100));
+    for (row, name) in [(":53 ", "systemd-resolved"), (":5353 ", "avahi-daemon")] {
+        let line = text.lines().find(|l| l.contains(row)).unwrap_or_default();
+        assert!(
+            line.contains(name) && !line.contains('…'),
+            "{name} is cut:\n{text}"
+        );
+    }
+    assert!(!text.contains("all interfaces"), "{text}");
+    let rows = text
+        .lines()
+        .filter(|l| !l.starts_with("note:") && !l.starts_with('*'));
+    assert!(rows.into_iter().all(|l| l.chars().count() <= 100), "{text}");
+    insta::assert_snapshot!(text);
 }
 
 #[test]
 fn table_unbounded_width_shows_commands() {
-    let snapshot = fixed_snapshot();
-    let options = TableOptions {
-        width: None,
-        all: false,
-        paint: Paint { enabled: false },
-    };
-    insta::assert_snapshot!(render(|out| write_table(out, &snapshot, &options)));
+    insta::assert_snapshot!(table(None));
 }
 
 #[test]
 fn query_answers() {
-    let snapshot = fixed_snapshot();
-    let specs =
-        ["80", "3000", "5432", "9/udp", "8000-8100"].map(|s| parse_port_spec(s).expect("valid"));
-    let answers = query::answer(&snapshot, &specs);
+    let snapshot = fixed_host();
+    let specs = specs(&["80", "3000", "5432", "9/udp", "8000-8100"]);
+    let answers = query::answer(&snapshot, &specs, Selection::LISTENERS);
+    let holders = HolderFilter::default();
+    let asked = Asked {
+        selection: Selection::LISTENERS,
+        holders: &holders,
+    };
     insta::assert_snapshot!(render(|out| write_answers(
         out,
         &snapshot,
         &answers,
+        &asked,
         Paint { enabled: false }
     )));
+}
+
+/// Narrowed by protocol, a port may be free while the other protocol holds it; filtered by
+/// holder, a held port stays held and the answer names who was left out; a holder set that
+/// may be incomplete says so.
+#[test]
+fn query_answers_narrowed_filtered_and_partial() {
+    let mut snapshot = fixed_host();
+    for socket in snapshot.sockets.iter_mut().filter(|s| s.port == 80) {
+        socket.owner = Owner::Partial(vec![401, 402], HiddenReason::NotRoot);
+    }
+    let udp_only = Selection {
+        tcp: false,
+        ..Selection::LISTENERS
+    };
+    let narrowed = query::answer(&snapshot, &specs(&["80", "53"]), udp_only);
+    let none = HolderFilter::default();
+    let apache = HolderFilter {
+        process: Some("apache".into()),
+        ..HolderFilter::default()
+    };
+    let filtered = query::answer(&snapshot, &specs(&["80"]), Selection::LISTENERS);
+    let paint = Paint { enabled: false };
+    let text = render(|out| {
+        let asked = Asked {
+            selection: udp_only,
+            holders: &none,
+        };
+        write_answers(out, &snapshot, &narrowed, &asked, paint)?;
+        let asked = Asked {
+            selection: Selection::LISTENERS,
+            holders: &apache,
+        };
+        std::io::Write::write_all(out, b"\n")?;
+        write_answers(out, &snapshot, &filtered, &asked, paint)
+    });
+    insta::assert_snapshot!(text);
 }
 
 fn run(args: &[&str]) -> String {

@@ -6,8 +6,8 @@ mod common;
 use std::process::Command;
 
 use common::{
-    Holder, Tuple, find_socket, pids_in_answer, require_root, run_json_with, run_with, socket_list,
-    tuples,
+    Holder, Tuple, find_socket, pids_in_answer, query_summary, require_root, run_json_with,
+    run_with, socket_list, tuples,
 };
 use serde_json::{Value, json};
 
@@ -82,7 +82,7 @@ fn a_fresh_namespace_lists_exactly_its_well_known_holders() {
     assert_eq!(socket_list(&doc).len(), 0, "empty namespace: {doc}");
     let doc = run_json_with(&prefix, &["22", "--json"], 1);
     assert_eq!(
-        doc["query"],
+        query_summary(&doc),
         json!([{"spec": "22", "held": false, "sockets": 0, "other_sockets": 0}])
     );
 
@@ -143,7 +143,7 @@ fn a_fresh_namespace_lists_exactly_its_well_known_holders() {
     assert_eq!(pids_in_answer(&text), shared.pids, "{text}");
     assert!(
         text.starts_with(
-            "Port 80: in use (1 socket)\n  tcp LISTEN 0.0.0.0:80  all interfaces  service http\n"
+            "Port 80: in use (1 socket, 2 processes)\n  tcp LISTEN 0.0.0.0:80  all interfaces  service http\n"
         ),
         "{text}"
     );
@@ -151,7 +151,7 @@ fn a_fresh_namespace_lists_exactly_its_well_known_holders() {
     assert_eq!(tuples(&doc), vec![shared.tuple()]);
     let doc = run_json_with(&prefix, &["22", "443/tcp", "53/udp", "80/udp", "--json"], 0);
     assert_eq!(
-        doc["query"],
+        query_summary(&doc),
         json!([
             {"spec": "22", "held": true, "sockets": 1, "other_sockets": 0},
             {"spec": "443/tcp", "held": true, "sockets": 1, "other_sockets": 0},

@@ -8,7 +8,8 @@ use std::process::Stdio;
 
 use common::{
     Held, Holder, Tuple, ephemeral_range, euid, find_socket, free_port, pids_in_answer, portscope,
-    range_of, run, run_json, run_json_code, socket_list, tuple_of, tuples, user_name,
+    query_summary, range_of, run, run_json, run_json_code, socket_list, tuple_of, tuples,
+    user_name,
 };
 use serde_json::Value;
 
@@ -183,7 +184,7 @@ fn query_json_names_every_holder() {
     assert_eq!(tuples(&doc), vec![shared.tuple()]);
     assert_fields(&socket_list(&doc)[0], shared, &holder);
     assert_eq!(
-        doc["query"],
+        query_summary(&doc),
         serde_json::json!([{"spec": spec, "held": true, "sockets": 1, "other_sockets": 0}])
     );
     let pair = holder.with_role("reuseport-pair");
@@ -191,7 +192,7 @@ fn query_json_names_every_holder() {
     let doc = run_json(&[&port, "--json", "--tcp"]);
     assert_eq!(tuples(&doc), holder.tuples(|s| s.role == "reuseport-pair"));
     assert_eq!(
-        doc["query"],
+        query_summary(&doc),
         serde_json::json!([{"spec": port, "held": true, "sockets": 2, "other_sockets": 0}])
     );
 }
@@ -207,7 +208,7 @@ fn query_text_names_every_holder() {
     assert!(output.stderr.is_empty());
     assert_eq!(pids_in_answer(&text), shared.pids, "{text}");
     assert!(
-        text.starts_with(&format!("Port {spec}: in use (1 socket)\n")),
+        text.starts_with(&format!("Port {spec}: in use (1 socket, 2 processes)\n")),
         "{text}"
     );
     assert!(
@@ -232,7 +233,7 @@ fn query_text_names_every_holder() {
     pids.sort_unstable();
     assert_eq!(pids_in_answer(&text), pids, "{text}");
     assert!(
-        text.starts_with(&format!("Port {spec}: in use (2 sockets)\n")),
+        text.starts_with(&format!("Port {spec}: in use (2 sockets, 2 processes)\n")),
         "{text}"
     );
 }
@@ -243,7 +244,7 @@ fn a_free_port_exits_1() {
     let doc = run_json_code(&[&port, "--json"], 1);
     assert_eq!(socket_list(&doc).len(), 0);
     assert_eq!(
-        doc["query"],
+        query_summary(&doc),
         serde_json::json!([{"spec": port, "held": false, "sockets": 0, "other_sockets": 0}])
     );
     let output = run(&[&port]);
@@ -365,7 +366,7 @@ fn ranges_protocol_forms_and_several_ports() {
     let inside = holder.tuples(|s| (lo..=hi).contains(&s.port));
     assert_eq!(tuples(&doc), inside, "range {spec}");
     assert_eq!(
-        doc["query"],
+        query_summary(&doc),
         serde_json::json!([{"spec": spec, "held": true, "sockets": 2, "other_sockets": 0}])
     );
     // The range with a protocol, and the ':' form.
@@ -404,7 +405,7 @@ fn ranges_protocol_forms_and_several_ports() {
     expected.sort();
     assert_eq!(tuples(&doc), expected);
     assert_eq!(
-        doc["query"],
+        query_summary(&doc),
         serde_json::json!([
             {"spec": specs[0], "held": true, "sockets": 1, "other_sockets": 0},
             {"spec": specs[1], "held": true, "sockets": 1, "other_sockets": 0},
@@ -424,7 +425,7 @@ fn ranges_protocol_forms_and_several_ports() {
     let spec = format!("{}/udp", tcp.port);
     let doc = run_json_code(&[&spec, &free, "--json", "--pid", &pid], 1);
     assert_eq!(
-        doc["query"],
+        query_summary(&doc),
         serde_json::json!([
             {"spec": spec, "held": false, "sockets": 0, "other_sockets": 0},
             {"spec": free, "held": false, "sockets": 0, "other_sockets": 0},

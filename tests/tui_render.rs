@@ -1,289 +1,55 @@
-//! The live view without a terminal: a fixed snapshot and key events go into `App`, the frame is
-//! drawn into a `TestBackend`, and the screen is compared as text (insta) and checked cell by
-//! cell where only a style tells the difference (selection, new and gone rows).
-//!
-//! The `bug_*` tests are ignored: each fails on a known defect in src/ (see its ignore reason)
-//! and should be un-ignored with the fix. Run them with `cargo test --test tui_render -- --ignored`.
+//! The live view without a terminal: a fixed snapshot and key events go into `App::update` (the
+//! same entry point the event loop uses), the frame is drawn into a `TestBackend`, and the
+//! screen is compared as text (insta) and checked cell by cell where only a style tells the
+//! difference (selection, new and gone rows).
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
-use std::time::{Duration, SystemTime};
+mod common;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use portscope::model::{
-    Connections, Family, HiddenReason, NoneReason, Owner, PortRange, Process, Proto, SafeText,
-    Snapshot, SockState, Socket, Visibility,
+use std::time::Duration;
+
+use common::fixtures::{
+    fixed_host as fixed_snapshot, listen, process, without_hidden as snapshot_without_hidden,
 };
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use portscope::model::{Owner, Process, Proto, Selection, Snapshot, SockState, Socket};
+use portscope::tui::app::{App, Change, Effect, Event, Overlay, Row, SortKey};
 use portscope::tui::keys;
 use portscope::tui::render::{Theme, draw};
-use portscope::tui::state::{Action, App, Change, FilterInput, Overlay, Row, SortKey, View};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Modifier;
 use unicode_width::UnicodeWidthStr;
 
-const T0: u64 = 1_795_000_000;
 const THEME: Theme = Theme { color: false };
 
-// ---------------------------------------------------------------------------------------------
-// The fixed host
-
-fn socket(
-    proto: Proto,
-    addr: &str,
-    port: u16,
-    state: SockState,
-    inode: u64,
-    uid: u32,
-    owner: Owner,
-) -> Socket {
-    let local_addr: IpAddr = addr.parse().expect("test address");
-    Socket {
-        proto,
-        family: Family::of(&local_addr),
-        local_addr,
-        port,
-        remote: None,
-        state,
-        inode,
-        uid,
-        owner,
-    }
+fn all_on() -> Selection {
+    Selection::LISTENERS
 }
 
-fn process(pid: u32, name: &str, cmdline: &[&str], user: (u32, &str), ppid: u32) -> Process {
-    Process {
-        pid,
-        name: SafeText::new(name),
-        cmdline: cmdline.iter().map(|a| SafeText::new(a)).collect(),
-        exe: Some(SafeText::new(&format!("/usr/bin/{name}"))),
-        cwd: Some(SafeText::new("/")),
-        uid: Some(user.0),
-        user: Some(SafeText::new(user.1)),
-        ppid: Some(ppid),
-        parent_name: Some(SafeText::new(if ppid == 1 { "systemd" } else { "parent" })),
-        start_time: Some(T0 - 3_600 - u64::from(pid)),
-    }
+fn new_app() -> App {
+    App::new(all_on(), Duration::from_secs(2))
 }
 
-fn addr(text: &str) -> IpAddr {
-    text.parse().expect("test address")
+fn app_with(snapshot: Snapshot) -> App {
+    let mut app = new_app();
+    feed(&mut app, snapshot);
+    app
 }
 
-/// Nine listeners over the three ranges (one shared by three nginx processes, one with a hidden
-/// owner, one held by nobody) and one established connection that only `a` shows. In the
-/// registered range each sort key gives a different order:
-///
-/// | port | process      | pid  | user  |
-/// |------|--------------|------|-------|
-/// | 3000 | node         | 5000 | dev   |
-/// | 5353 | avahi-daemon | 700  | avahi |
-/// | 5432 | (hidden)     | ?    | alice |
-/// | 8080 | python3      | 2500 | bob   |
-fn fixed_snapshot() -> Snapshot {
-    let mut established = socket(
-        Proto::Tcp,
-        "192.0.2.10",
-        22,
-        SockState::Established,
-        30,
-        0,
-        Owner::Known(vec![901]),
-    );
-    established.remote = Some((addr("198.51.100.7"), 50123));
-    let sockets = vec![
-        socket(
-            Proto::Udp,
-            "127.0.0.53",
-            53,
-            SockState::Unconn,
-            11,
-            991,
-            Owner::Known(vec![310]),
-        ),
-        socket(
-            Proto::Tcp,
-            "0.0.0.0",
-            80,
-            SockState::Listen,
-            12,
-            0,
-            Owner::Known(vec![400, 401, 402]),
-        ),
-        socket(
-            Proto::Tcp,
-            "0.0.0.0",
-            22,
-            SockState::Listen,
-            10,
-            0,
-            Owner::Known(vec![900]),
-        ),
-        established,
-        socket(
-            Proto::Tcp,
-            "::",
-            3000,
-            SockState::Listen,
-            13,
-            1000,
-            Owner::Known(vec![5000]),
-        ),
-        socket(
-            Proto::Tcp,
-            "127.0.0.1",
-            5432,
-            SockState::Listen,
-            14,
-            1001,
-            Owner::Hidden(HiddenReason::NotRoot),
-        ),
-        socket(
-            Proto::Tcp,
-            "192.0.2.10",
-            8080,
-            SockState::Listen,
-            15,
-            1002,
-            Owner::Known(vec![2500]),
-        ),
-        socket(
-            Proto::Udp,
-            "0.0.0.0",
-            5353,
-            SockState::Unconn,
-            17,
-            107,
-            Owner::Known(vec![700]),
-        ),
-        socket(
-            Proto::Udp,
-            "0.0.0.0",
-            51820,
-            SockState::Unconn,
-            16,
-            0,
-            Owner::None(NoneReason::NoHolder),
-        ),
-        socket(
-            Proto::Tcp,
-            "127.0.0.1",
-            52000,
-            SockState::Listen,
-            18,
-            1000,
-            Owner::Known(vec![1200]),
-        ),
-    ];
-    let processes = [
-        process(
-            310,
-            "systemd-resolve",
-            &["/lib/systemd/systemd-resolved"],
-            (991, "systemd-resolve"),
-            1,
-        ),
-        process(
-            400,
-            "nginx",
-            &["nginx: master process /usr/sbin/nginx"],
-            (0, "root"),
-            1,
-        ),
-        process(401, "nginx", &["nginx: worker process"], (0, "root"), 400),
-        process(402, "nginx", &["nginx: worker process"], (0, "root"), 400),
-        process(
-            700,
-            "avahi-daemon",
-            &["avahi-daemon: running"],
-            (107, "avahi"),
-            1,
-        ),
-        process(900, "sshd", &["/usr/sbin/sshd", "-D"], (0, "root"), 1),
-        process(901, "sshd", &["sshd: dev@pts/0"], (0, "root"), 900),
-        process(
-            1200,
-            "code",
-            &["/usr/bin/code", "--listen"],
-            (1000, "dev"),
-            1,
-        ),
-        process(
-            2500,
-            "python3",
-            &["/usr/bin/python3", "-m", "http.server", "8080"],
-            (1002, "bob"),
-            1,
-        ),
-        process(
-            5000,
-            "node",
-            &["node", "server.js", "--port", "3000"],
-            (1000, "dev"),
-            4999,
-        ),
-    ];
-    let users = BTreeMap::from([
-        (0, SafeText::new("root")),
-        (107, SafeText::new("avahi")),
-        (991, SafeText::new("systemd-resolve")),
-        (1000, SafeText::new("dev")),
-        (1001, SafeText::new("alice")),
-        (1002, SafeText::new("bob")),
-    ]);
-    let connections = BTreeMap::from([
-        (
-            80,
-            Connections {
-                count: 5,
-                peers: vec![
-                    (addr("198.51.100.20"), 40001),
-                    (addr("2001:db8::7"), 40002),
-                    (addr("203.0.113.9"), 40003),
-                ],
-            },
-        ),
-        (
-            22,
-            Connections {
-                count: 1,
-                peers: vec![(addr("198.51.100.7"), 50123)],
-            },
-        ),
-    ]);
-    Snapshot {
-        taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(T0),
-        sockets,
-        processes: processes.into_iter().map(|p| (p.pid, p)).collect(),
-        users,
-        connections,
-        ephemeral: Some(PortRange {
-            low: 32768,
-            high: 60999,
-        }),
-        visibility: Visibility {
-            unreadable_pids: vec![],
-        },
-        warnings: vec![],
-    }
-}
-
-/// The fixed host without its hidden-owner socket (so the header has no summary line).
-fn snapshot_without_hidden() -> Snapshot {
-    let mut snapshot = fixed_snapshot();
-    snapshot
-        .sockets
-        .retain(|s| !matches!(s.owner, Owner::Hidden(_)));
-    snapshot
+/// A snapshot from the collector, through the one entry point.
+fn feed(app: &mut App, snapshot: Snapshot) {
+    assert!(matches!(
+        app.update(Event::Snapshot(Box::new(snapshot))),
+        Effect::None
+    ));
 }
 
 fn listener(port: u16, inode: u64, pid: u32, name: &str) -> (Socket, Process) {
     (
-        socket(
+        listen(
             Proto::Tcp,
             "127.0.0.1",
             port,
-            SockState::Listen,
             inode,
             1000,
             Owner::Known(vec![pid]),
@@ -297,27 +63,18 @@ fn add(snapshot: &mut Snapshot, (socket, process): (Socket, Process)) {
     snapshot.processes.insert(process.pid, process);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Driving and drawing
-
-fn all_on() -> View {
-    View {
-        tcp: true,
-        udp: true,
-        ipv4: true,
-        ipv6: true,
-        all: false,
+/// What an effect is, for assertions.
+fn effect_name(effect: &Effect) -> &'static str {
+    match effect {
+        Effect::None => "none",
+        Effect::Quit(_) => "quit",
+        Effect::Fail(_) => "fail",
+        Effect::Refresh => "refresh",
+        Effect::Reconfigure(_) => "reconfigure",
+        Effect::Pause(_) => "pause",
+        Effect::PlanStop(_) => "plan-stop",
+        Effect::ExecuteStop(_) => "execute-stop",
     }
-}
-
-fn new_app() -> App {
-    App::new(all_on(), Duration::from_secs(2), "testhost".to_string())
-}
-
-fn app_with(snapshot: Snapshot) -> App {
-    let mut app = new_app();
-    app.apply_snapshot(snapshot);
-    app
 }
 
 fn render(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
@@ -368,21 +125,19 @@ fn modifiers_at(terminal: &Terminal<TestBackend>, x: u16, y: u16) -> Modifier {
     terminal.backend().buffer()[(x, y)].modifier
 }
 
-/// Goes through the real key table, the way the event loop does (`q` and a closing Esc quit
-/// there; these tests never send them with nothing open).
-fn press(app: &mut App, code: KeyCode, modifiers: KeyModifiers) -> Action {
-    let key = KeyEvent::new(code, modifiers);
-    if app.overlay == Overlay::Filter {
-        let input = keys::filter_input(key).expect("a filter key");
-        app.filter_input(input);
-        return Action::None;
-    }
-    let command = keys::command_for(key).expect("a mapped key");
-    app.command(command)
+/// A key through `App::update`, exactly as the event loop delivers it.
+fn press(app: &mut App, code: KeyCode, modifiers: KeyModifiers) -> Effect {
+    app.update(Event::Key(KeyEvent::new(code, modifiers)))
 }
 
-fn press_char(app: &mut App, c: char) -> Action {
+fn press_char(app: &mut App, c: char) -> Effect {
     press(app, KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        press_char(app, c);
+    }
 }
 
 /// One label per row: a group's title, or `proto endpoint` of a socket, with its change.
@@ -428,14 +183,14 @@ fn select_port(app: &mut App, port: u16) {
         .iter()
         .position(|&row| app.socket(row).is_some_and(|s| s.port == port))
         .unwrap_or_else(|| panic!("no row for port {port}: {:?}", rows(app)));
-    app.table.select(Some(index));
+    app.selected = index;
 }
 
 fn selected_port(app: &App) -> Option<u16> {
     app.selected_socket().map(|s| s.port)
 }
 
-const FULL_ROWS: [&str; 12] = [
+const FULL_ROWS: [&str; 13] = [
     "# Well-known 0–1023",
     "tcp 0.0.0.0:22",
     "udp 127.0.0.53:53",
@@ -448,6 +203,7 @@ const FULL_ROWS: [&str; 12] = [
     "# Dynamic/private 49152–65535",
     "udp 0.0.0.0:51820",
     "tcp 127.0.0.1:52000",
+    "tcp 0.0.0.0:55555",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -462,7 +218,7 @@ fn groups_with_rows_at_100x30() {
     for title in [
         "▾ Well-known 0–1023 (3)",
         "▾ Registered 1024–49151 (4)",
-        "▾ Dynamic/private 49152–65535 (2)",
+        "▾ Dynamic/private 49152–65535 (3)",
     ] {
         assert!(screen.contains(title), "{title} missing:\n{screen}");
     }
@@ -470,6 +226,8 @@ fn groups_with_rows_at_100x30() {
     // The first row (a group header) is selected: drawn reversed.
     let (y, _) = line_with(&terminal, "Well-known 0–1023 (3)");
     assert!(modifiers_at(&terminal, 0, y).contains(Modifier::REVERSED));
+    // The hostile name is escaped on screen.
+    assert!(screen.contains("evil\\e[31m"), "{screen}");
     insta::assert_snapshot!(terminal.backend());
 }
 
@@ -512,6 +270,32 @@ fn before_the_first_snapshot() {
     insta::assert_snapshot!(terminal.backend());
 }
 
+/// The row names the holder heading the process tree (the master), not the lowest pid, with
+/// the master's uptime.
+#[test]
+fn a_shared_listener_names_its_lead_holder() {
+    let mut snapshot = fixed_snapshot();
+    // A worker respawned with a pid below its master's.
+    let mut worker = process(
+        90,
+        "nginx",
+        &["nginx: worker process"],
+        (33, "www-data"),
+        400,
+    );
+    worker.start_time = Some(common::fixtures::T0 - 10);
+    snapshot.processes.insert(90, worker);
+    for s in snapshot.sockets.iter_mut().filter(|s| s.port == 80) {
+        s.owner = Owner::Known(vec![90, 400, 401]);
+    }
+    let mut app = app_with(snapshot);
+    let screen = text(&render(&mut app, 100, 30));
+    let (_, line) = line_with(&render(&mut app, 100, 30), "0.0.0.0:80");
+    assert!(line.contains("400 +2"), "{line}\n{screen}");
+    assert!(line.contains("1h 6m"), "the master's uptime: {line}");
+    assert!(line.contains("root,www-data"), "{line}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Folding, filtering, sorting
 
@@ -520,7 +304,7 @@ fn folding_a_group_hides_its_rows() {
     let mut app = app_with(fixed_snapshot());
     select_port(&mut app, 8080);
     press(&mut app, KeyCode::Home, KeyModifiers::NONE);
-    assert_eq!(app.table.selected(), Some(0));
+    assert_eq!(app.selected, 0);
     press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
     assert_eq!(app.folded, [true, false, false]);
     assert!(
@@ -553,10 +337,8 @@ fn folding_a_group_hides_its_rows() {
 fn filter_narrows_to_one_port_and_esc_restores() {
     let mut app = app_with(fixed_snapshot());
     press_char(&mut app, '/');
-    assert_eq!(app.overlay, Overlay::Filter);
-    for c in "5432".chars() {
-        app.filter_input(FilterInput::Char(c));
-    }
+    assert!(matches!(app.overlay, Overlay::Filter));
+    type_text(&mut app, "5432");
     // Narrowed while typing.
     assert_eq!(
         rows(&app),
@@ -571,8 +353,8 @@ fn filter_narrows_to_one_port_and_esc_restores() {
     assert!(text(&typing).contains("/5432▏   Enter keeps · Esc clears"));
     insta::assert_snapshot!("filter_typing", typing.backend());
 
-    app.filter_input(FilterInput::Accept);
-    assert_eq!(app.overlay, Overlay::None);
+    press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    assert!(matches!(app.overlay, Overlay::None));
     assert_eq!(app.filter, "5432");
     assert_eq!(rows(&app).len(), 4);
     let accepted = render(&mut app, 100, 14);
@@ -587,9 +369,33 @@ fn filter_narrows_to_one_port_and_esc_restores() {
     // Opening the filter again and pressing Esc clears it: everything is back.
     press_char(&mut app, '/');
     press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
-    assert_eq!(app.overlay, Overlay::None);
+    assert!(matches!(app.overlay, Overlay::None));
     assert_eq!(app.filter, "");
     assert_eq!(rows(&app), FULL_ROWS);
+}
+
+/// Scrolled to the end, then filtered: the matches are on screen, not an empty page below them.
+#[test]
+fn filtering_while_scrolled_down_shows_the_matches() {
+    let mut snapshot = fixed_snapshot();
+    for i in 0..40u16 {
+        add(
+            &mut snapshot,
+            listener(20000 + i, 100 + u64::from(i), 8000 + u32::from(i), "filler"),
+        );
+    }
+    let mut app = app_with(snapshot);
+    render(&mut app, 100, 14);
+    press_char(&mut app, 'G');
+    render(&mut app, 100, 14);
+    assert!(app.offset > 0, "scrolled down");
+    press_char(&mut app, '/');
+    type_text(&mut app, "5432");
+    let terminal = render(&mut app, 100, 14);
+    let screen = text(&terminal);
+    assert!(screen.contains("127.0.0.1:5432"), "{screen}");
+    assert!(screen.contains("▾ Well-known 0–1023 (0)"), "{screen}");
+    assert_eq!(app.offset, 0, "the four rows left fit on one page");
 }
 
 #[test]
@@ -597,9 +403,7 @@ fn filter_typed_then_cancelled_restores_everything() {
     let mut app = app_with(fixed_snapshot());
     select_port(&mut app, 3000);
     press_char(&mut app, '/');
-    for c in "3000".chars() {
-        press_char(&mut app, c);
-    }
+    type_text(&mut app, "3000");
     assert_eq!(
         rows(&app),
         [
@@ -612,15 +416,15 @@ fn filter_typed_then_cancelled_restores_everything() {
     assert_eq!(selected_port(&app), Some(3000));
     press(&mut app, KeyCode::Backspace, KeyModifiers::NONE);
     assert_eq!(app.filter, "300");
-    app.filter_input(FilterInput::Cancel);
+    press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
     assert_eq!(app.filter, "");
-    assert_eq!(app.overlay, Overlay::None);
+    assert!(matches!(app.overlay, Overlay::None));
     assert_eq!(rows(&app), FULL_ROWS);
     assert_eq!(selected_port(&app), Some(3000));
     let screen = text(&render(&mut app, 100, 30));
     assert!(!screen.contains("filter \""), "{screen}");
     assert!(
-        screen.contains("listeners: 3 well-known · 4 registered · 2 dynamic"),
+        screen.contains("listeners: 3 well-known · 4 registered · 3 dynamic"),
         "{screen}"
     );
 }
@@ -635,7 +439,7 @@ fn sort_cycles_port_process_pid_user() {
     assert_eq!(app.sort, SortKey::Process);
     // "(hidden)", avahi-daemon, node, python3
     assert_eq!(group_ports(&app, "Registered"), [5432, 5353, 3000, 8080]);
-    // nginx, sshd, systemd-resolve
+    // nginx, sshd, systemd-resolved
     assert_eq!(group_ports(&app, "Well-known"), [80, 22, 53]);
     let terminal = render(&mut app, 100, 30);
     assert!(text(&terminal).contains("sort process"));
@@ -647,7 +451,7 @@ fn sort_cycles_port_process_pid_user() {
     assert_eq!(group_ports(&app, "Registered"), [5353, 8080, 3000, 5432]);
     assert_eq!(group_ports(&app, "Well-known"), [53, 80, 22]);
     // A socket held by nobody sorts after every pid.
-    assert_eq!(group_ports(&app, "Dynamic"), [52000, 51820]);
+    assert_eq!(group_ports(&app, "Dynamic"), [52000, 55555, 51820]);
     assert!(text(&render(&mut app, 100, 30)).contains("sort pid"));
 
     press_char(&mut app, 's');
@@ -684,17 +488,32 @@ fn sorting_keeps_the_selected_socket() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Protocol and family toggles
+// Protocol and family keys: "only", as --tcp and --udp mean
 
 #[test]
-fn protocol_toggles_and_the_last_one_is_refused() {
+fn t_and_u_show_only_that_protocol() {
     let mut app = app_with(fixed_snapshot());
-    let action = press_char(&mut app, 't');
-    assert!(!app.view.tcp);
-    let Action::Reconfigure(tables) = action else {
-        panic!("t must ask the collector for new tables, got {action:?}");
+    let effect = press_char(&mut app, 't');
+    let Effect::Reconfigure(selection) = effect else {
+        panic!(
+            "t must ask the collector for new tables, got {}",
+            effect_name(&effect)
+        );
     };
-    assert!(!tables.tcp && tables.udp && tables.ipv4 && tables.ipv6);
+    assert!(selection.tcp && !selection.udp && selection.ipv4 && selection.ipv6);
+    assert!(rows(&app).iter().all(|r| !r.starts_with("udp")));
+    let terminal = render(&mut app, 100, 14);
+    let screen = text(&terminal);
+    assert!(screen.contains("· only tcp v4 v6"), "{screen}");
+    insta::assert_snapshot!(terminal.backend());
+
+    // t again: both protocols.
+    assert!(matches!(press_char(&mut app, 't'), Effect::Reconfigure(_)));
+    assert_eq!(app.selection, all_on());
+    assert_eq!(rows(&app), FULL_ROWS);
+
+    // u: only UDP; then t switches straight to only TCP.
+    assert!(matches!(press_char(&mut app, 'u'), Effect::Reconfigure(_)));
     assert_eq!(
         rows(&app),
         [
@@ -706,45 +525,22 @@ fn protocol_toggles_and_the_last_one_is_refused() {
             "udp 0.0.0.0:51820",
         ]
     );
+    assert!(screen_text(&mut app).contains("listeners: 1 well-known · 1 registered · 1 dynamic"));
+    press_char(&mut app, 't');
+    assert!(app.selection.tcp && !app.selection.udp);
+    press_char(&mut app, 't');
+    assert_eq!(app.selection, all_on());
+}
 
-    // UDP is the only protocol left: turning it off is refused, with a reason.
-    let action = press_char(&mut app, 'u');
-    assert_eq!(action, Action::None);
-    assert!(app.view.udp && !app.view.tcp);
-    assert_eq!(
-        app.status.as_deref(),
-        Some("at least one protocol and one family must stay on")
-    );
-    let terminal = render(&mut app, 100, 14);
-    let screen = text(&terminal);
-    assert!(screen.contains("· only udp v4 v6"), "{screen}");
-    assert!(
-        screen.contains("listeners: 1 well-known · 1 registered · 1 dynamic"),
-        "{screen}"
-    );
-    insta::assert_snapshot!(terminal.backend());
-
-    // The next key clears the message; t brings TCP back.
-    assert!(matches!(press_char(&mut app, 't'), Action::Reconfigure(_)));
-    assert_eq!(app.status, None);
-    assert_eq!(app.view, all_on());
-    assert_eq!(rows(&app), FULL_ROWS);
-
-    // u alone: only TCP.
-    assert!(matches!(press_char(&mut app, 'u'), Action::Reconfigure(_)));
-    assert!(rows(&app).iter().all(|r| !r.starts_with("udp")));
-    assert_eq!(press_char(&mut app, 't'), Action::None);
-    assert!(app.view.tcp && !app.view.udp);
-    assert!(app.status.is_some());
-    press_char(&mut app, 'u');
-    assert_eq!(app.view, all_on());
+fn screen_text(app: &mut App) -> String {
+    text(&render(app, 100, 14))
 }
 
 #[test]
-fn family_toggles_and_the_last_one_is_refused() {
+fn four_and_six_show_only_that_family() {
     let mut app = app_with(fixed_snapshot());
-    assert!(matches!(press_char(&mut app, '4'), Action::Reconfigure(_)));
-    assert!(!app.view.ipv4);
+    assert!(matches!(press_char(&mut app, '6'), Effect::Reconfigure(_)));
+    assert!(!app.selection.ipv4 && app.selection.ipv6);
     // Only the IPv6 listener is left.
     assert_eq!(
         rows(&app),
@@ -755,33 +551,19 @@ fn family_toggles_and_the_last_one_is_refused() {
             "# Dynamic/private 49152–65535",
         ]
     );
-    assert!(text(&render(&mut app, 100, 14)).contains("· only tcp udp v6"));
-
-    assert_eq!(press_char(&mut app, '6'), Action::None);
-    assert!(app.view.ipv6);
-    assert_eq!(
-        app.status.as_deref(),
-        Some("at least one protocol and one family must stay on")
-    );
-    let terminal = render(&mut app, 100, 14);
-    let (y, footer) = line_with(&terminal, "must stay on");
-    assert_eq!(y, 13, "the message is in the footer");
-    assert_eq!(footer, "at least one protocol and one family must stay on");
-
-    assert!(matches!(press_char(&mut app, '4'), Action::Reconfigure(_)));
-    assert!(matches!(press_char(&mut app, '6'), Action::Reconfigure(_)));
-    assert!(!app.view.ipv6);
+    assert!(screen_text(&mut app).contains("· only tcp udp v6"));
+    assert!(matches!(press_char(&mut app, '4'), Effect::Reconfigure(_)));
+    assert!(app.selection.ipv4 && !app.selection.ipv6);
     assert!(rows(&app).iter().all(|r| !r.contains('[')));
-    assert_eq!(press_char(&mut app, '4'), Action::None);
-    assert!(app.view.ipv4);
-    press_char(&mut app, '6');
-    assert_eq!(app.view, all_on());
+    press_char(&mut app, '4');
+    assert_eq!(app.selection, all_on());
+    assert!(!screen_text(&mut app).contains("· only"));
 }
 
 #[test]
 fn all_sockets_adds_the_state_column_and_connections() {
     let mut app = app_with(fixed_snapshot());
-    assert!(matches!(press_char(&mut app, 'a'), Action::Reconfigure(t) if !t.listeners_only));
+    assert!(matches!(press_char(&mut app, 'a'), Effect::Reconfigure(t) if t.all_states));
     assert!(rows(&app).contains(&"tcp 192.0.2.10:22".to_string()));
     let terminal = render(&mut app, 100, 30);
     let screen = text(&terminal);
@@ -789,6 +571,32 @@ fn all_sockets_adds_the_state_column_and_connections() {
     assert!(screen.contains("ESTABLISHED"), "{screen}");
     assert!(screen.contains("sockets: 4 well-known"), "{screen}");
     insta::assert_snapshot!(terminal.backend());
+}
+
+/// Turning a protocol off and on again asks the collector for it again; its sockets were
+/// there all along, so they must come back neither crossed out nor highlighted as new.
+#[test]
+fn a_protocol_shown_again_is_not_new() {
+    let full = fixed_snapshot();
+    let mut tcp_only = fixed_snapshot();
+    tcp_only.sockets.retain(|s| s.proto == Proto::Tcp);
+
+    let mut app = app_with(full.clone());
+    assert!(matches!(press_char(&mut app, 't'), Effect::Reconfigure(_)));
+    // What the collector sends for the new tables.
+    feed(&mut app, tcp_only);
+    assert!(matches!(press_char(&mut app, 't'), Effect::Reconfigure(_)));
+    let flagged = |app: &App, mark: &str| -> Vec<String> {
+        rows(app)
+            .into_iter()
+            .filter(|r| r.ends_with(mark))
+            .collect()
+    };
+    let gone = flagged(&app, "(gone)");
+    feed(&mut app, full);
+    let new = flagged(&app, "(new)");
+    assert!(gone.is_empty(), "shown as gone: {gone:?}");
+    assert!(new.is_empty(), "shown as new: {new:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -800,7 +608,7 @@ fn details_pane_shows_every_holder_and_the_peers() {
     select_port(&mut app, 80);
     press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
     assert!(app.details);
-    // Tall enough for three holders and the connections (the pane cannot scroll).
+    // Tall enough for three holders and the connections.
     let terminal = render(&mut app, 100, 72);
     let screen = text(&terminal);
     assert!(screen.contains("tcp 0.0.0.0:80 · LISTEN"), "{screen}");
@@ -808,7 +616,7 @@ fn details_pane_shows_every_holder_and_the_peers() {
         assert!(screen.contains(pid), "{pid} missing:\n{screen}");
     }
     assert!(
-        screen.contains("5 established connection(s) to port 80"),
+        screen.contains("5 established connection(s) accepted here"),
         "{screen}"
     );
     for peer in [
@@ -821,18 +629,20 @@ fn details_pane_shows_every_holder_and_the_peers() {
     }
     insta::assert_snapshot!(terminal.backend());
 
-    // Esc closes the pane (the event loop only quits when nothing is open).
+    // Esc closes the pane, and does not quit.
     assert!(app.has_open_layer());
-    press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
+    assert!(matches!(
+        press(&mut app, KeyCode::Esc, KeyModifiers::NONE),
+        Effect::None
+    ));
     assert!(!app.details);
     assert!(!text(&render(&mut app, 100, 72)).contains("Enter/Esc closes"));
 }
 
-/// The pane is a fixed 45% of the body and cannot scroll, so at an ordinary size even a
-/// listener with one holder and one connection never shows that connection.
+/// The pane takes the room its text needs, so at an ordinary size a listener with one holder
+/// shows its connection too.
 #[test]
-
-fn regression_details_pane_at_100x30_cuts_off_the_connections() {
+fn details_pane_at_100x30_shows_the_connections() {
     let mut app = app_with(fixed_snapshot());
     select_port(&mut app, 22);
     press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
@@ -840,14 +650,41 @@ fn regression_details_pane_at_100x30_cuts_off_the_connections() {
     let screen = text(&terminal);
     assert!(screen.contains("pid 900  sshd"), "{screen}");
     for wanted in [
-        "1 established connection(s) to port 22",
+        "1 established connection(s) accepted here",
         "from 198.51.100.7:50123",
     ] {
-        assert!(
-            screen.contains(wanted),
-            "BUG: the details pane at 100×30 cuts off {wanted:?} and cannot scroll:\n{screen}"
-        );
+        assert!(screen.contains(wanted), "{wanted:?} cut off:\n{screen}");
     }
+}
+
+/// A 4 KiB command line wraps inside the pane (once, cached), cut at the kernel-side cap.
+#[test]
+fn a_long_command_line_wraps_in_the_pane() {
+    let mut snapshot = fixed_snapshot();
+    let long = "x".repeat(4000);
+    if let Some(p) = snapshot.processes.get_mut(&900) {
+        p.cmdline = vec![portscope::model::SafeText::new(&long)];
+        p.cmdline_cut = Some(Some(2_000_000));
+    }
+    let mut app = app_with(snapshot);
+    select_port(&mut app, 22);
+    press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    let screen = text(&render(&mut app, 100, 40));
+    assert!(screen.contains("xxxxxxxx"), "{screen}");
+    assert!(app.details_cache.is_some(), "the wrapped text is cached");
+    let cached = app.details_cache.as_ref().map(|(_, lines)| lines.len());
+    let text_again = text(&render(&mut app, 100, 40));
+    assert_eq!(screen, text_again);
+    assert_eq!(cached, app.details_cache.as_ref().map(|(_, l)| l.len()));
+    let all: String = app
+        .details_cache
+        .as_ref()
+        .map(|(_, lines)| lines.iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
+    assert!(
+        all.contains("(2000000 bytes in all)"),
+        "the true length is said"
+    );
 }
 
 #[test]
@@ -861,7 +698,7 @@ fn details_of_a_hidden_owner_and_of_a_connection() {
         screen.contains("owner hidden: not root: other users' processes cannot be inspected"),
         "{screen}"
     );
-    assert!(screen.contains("uid 1001 (alice)"), "{screen}");
+    assert!(screen.contains("inode 14 · uid 1001 (alice)"), "{screen}");
     assert!(screen.contains("no established connections"), "{screen}");
     insta::assert_snapshot!("details_of_a_hidden_owner", terminal.backend());
 
@@ -884,7 +721,7 @@ fn details_of_a_hidden_owner_and_of_a_connection() {
 fn help_overlay() {
     let mut app = app_with(fixed_snapshot());
     press(&mut app, KeyCode::Char('?'), KeyModifiers::SHIFT);
-    assert_eq!(app.overlay, Overlay::Help);
+    assert!(matches!(app.overlay, Overlay::Help));
     let terminal = render(&mut app, 100, 30);
     let screen = text(&terminal);
     assert!(screen.contains("help · ? or Esc closes"), "{screen}");
@@ -898,18 +735,16 @@ fn help_overlay() {
     insta::assert_snapshot!("help_overlay_80x24", terminal.backend());
 
     press(&mut app, KeyCode::Char('?'), KeyModifiers::NONE);
-    assert_eq!(app.overlay, Overlay::None);
+    assert!(matches!(app.overlay, Overlay::None));
     press(&mut app, KeyCode::F(1), KeyModifiers::NONE);
-    assert_eq!(app.overlay, Overlay::Help);
+    assert!(matches!(app.overlay, Overlay::Help));
     press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
-    assert_eq!(app.overlay, Overlay::None);
+    assert!(matches!(app.overlay, Overlay::None));
 }
 
-/// The popup's height is its line count, but lines wrap below 98 columns, so the last lines
-/// (the dynamic range and the ephemeral note) are cut even with rows to spare.
+/// The popup is as tall as its wrapped text, so its last lines show at 80 columns too.
 #[test]
-
-fn regression_help_overlay_loses_its_last_lines_when_lines_wrap() {
+fn help_overlay_keeps_its_last_lines_when_lines_wrap() {
     let mut app = app_with(fixed_snapshot());
     press_char(&mut app, '?');
     let terminal = render(&mut app, 80, 40);
@@ -918,22 +753,19 @@ fn regression_help_overlay_loses_its_last_lines_when_lines_wrap() {
         "Dynamic/private 49152–65535",
         "may also be handed to outgoing connections",
     ] {
-        assert!(
-            screen.contains(wanted),
-            "BUG: the help overlay at 80×40 cuts off {wanted:?}:\n{screen}"
-        );
+        assert!(screen.contains(wanted), "{wanted:?} cut off:\n{screen}");
     }
 }
 
 #[test]
-fn kill_key_sets_a_status_message() {
+fn kill_key_explains_what_it_cannot_stop() {
     let mut app = app_with(fixed_snapshot());
     // A socket whose holder cannot be seen cannot be stopped: K says why, in the footer.
     select_port(&mut app, 5432);
-    assert_eq!(
+    assert!(matches!(
         press(&mut app, KeyCode::Char('K'), KeyModifiers::SHIFT),
-        Action::None
-    );
+        Effect::None
+    ));
     let status = app.status.clone().expect("K explains itself");
     assert!(status.contains("hidden"), "{status}");
     let terminal = render(&mut app, 100, 14);
@@ -944,25 +776,24 @@ fn kill_key_sets_a_status_message() {
     for port in [None, Some(51820)] {
         match port {
             Some(port) => select_port(&mut app, port),
-            None => app.table.select(Some(0)),
+            None => app.selected = 0,
         }
-        assert_eq!(
+        assert!(matches!(
             press(&mut app, KeyCode::Char('K'), KeyModifiers::SHIFT),
-            Action::None
-        );
+            Effect::None
+        ));
         assert!(app.status.is_some(), "K on {port:?} says nothing");
     }
-    // On a listener with a known holder K does something (asks, or explains).
+    // On a listener with a known holder K asks for a plan of that socket.
     select_port(&mut app, 3000);
-    let action = press(&mut app, KeyCode::Char('K'), KeyModifiers::SHIFT);
+    let effect = press(&mut app, KeyCode::Char('K'), KeyModifiers::SHIFT);
     assert!(
-        action != Action::None || app.status.is_some(),
-        "K on a held listener did nothing visible"
+        matches!(&effect, Effect::PlanStop(s) if s.port == 3000),
+        "{}",
+        effect_name(&effect)
     );
-    assert_ne!(action, Action::Quit);
     // Lower-case k moves up instead, and clears the message.
     app.status = Some("old".into());
-    app.overlay = Overlay::None;
     press_char(&mut app, 'k');
     assert_eq!(app.status, None);
     assert_eq!(
@@ -972,19 +803,157 @@ fn kill_key_sets_a_status_message() {
     );
 }
 
+/// A real process: K plans (pidfd open, identity checked), the dialog asks, only `y` sends.
 #[test]
-fn pause_and_refresh_keys() {
-    let mut app = app_with(fixed_snapshot());
-    assert_eq!(press_char(&mut app, ' '), Action::Pause(true));
-    assert!(text(&render(&mut app, 100, 14)).contains("· PAUSED"));
-    assert_eq!(press_char(&mut app, ' '), Action::Pause(false));
-    assert!(!text(&render(&mut app, 100, 14)).contains("PAUSED"));
-    assert_eq!(press_char(&mut app, 'r'), Action::Refresh);
-    assert_eq!(press_char(&mut app, 'q'), Action::Quit);
-    assert_eq!(
-        press(&mut app, KeyCode::Char('c'), KeyModifiers::CONTROL),
-        Action::Quit
+fn the_stop_dialog_holds_its_plan_and_only_y_sends() {
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("start sleep");
+    let pid = child.id();
+    let ticks = start_ticks(pid);
+    let snapshot = host_with_holder(pid, ticks);
+    let mut app = app_with(snapshot);
+    select_port(&mut app, 45678);
+    for (answer, sends) in [
+        (KeyCode::Enter, false),
+        (KeyCode::Char('n'), false),
+        (KeyCode::Esc, false),
+        (KeyCode::Char('y'), true),
+    ] {
+        let socket = match press(&mut app, KeyCode::Char('K'), KeyModifiers::SHIFT) {
+            Effect::PlanStop(socket) => socket,
+            other => panic!("K: {}", effect_name(&other)),
+        };
+        let plan = portscope::stop::plan(
+            app.snapshot.as_ref().expect("snapshot"),
+            &[&socket],
+            &Default::default(),
+        );
+        assert_eq!(
+            plan.targets.iter().map(|t| t.pid).collect::<Vec<_>>(),
+            [pid]
+        );
+        assert!(matches!(
+            app.update(Event::StopPlanned(Box::new(plan))),
+            Effect::None
+        ));
+        assert!(matches!(app.overlay, Overlay::ConfirmStop(_)));
+        let screen = text(&render(&mut app, 100, 30));
+        assert!(screen.contains(&format!("pid {pid}  sleeper")), "{screen}");
+        let effect = press(&mut app, answer, KeyModifiers::NONE);
+        assert_eq!(
+            matches!(effect, Effect::ExecuteStop(_)),
+            sends,
+            "{answer:?}"
+        );
+        assert!(matches!(app.overlay, Overlay::None));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The snapshot said pid P started at tick T; a process with pid P that started later is
+/// another process (the pid was reused): the plan refuses it and nothing is asked.
+#[test]
+fn a_pid_reused_since_the_snapshot_is_never_planned() {
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("start sleep");
+    let pid = child.id();
+    let snapshot = host_with_holder(pid, start_ticks(pid) - 1);
+    let mut app = app_with(snapshot);
+    select_port(&mut app, 45678);
+    let Effect::PlanStop(socket) = press(&mut app, KeyCode::Char('K'), KeyModifiers::SHIFT) else {
+        panic!("K plans");
+    };
+    let plan = portscope::stop::plan(
+        app.snapshot.as_ref().expect("snapshot"),
+        &[&socket],
+        &Default::default(),
     );
+    assert!(plan.targets.is_empty(), "a reused pid was planned");
+    app.update(Event::StopPlanned(Box::new(plan)));
+    assert!(matches!(app.overlay, Overlay::None));
+    let status = app.status.clone().unwrap_or_default();
+    assert!(status.contains("pid was reused"), "{status}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn start_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let rest = &stat[stat.rfind(')').expect("comm") + 1..];
+    rest.split_whitespace()
+        .nth(19)
+        .and_then(|t| t.parse().ok())
+        .expect("starttime")
+}
+
+fn host_with_holder(pid: u32, ticks: u64) -> Snapshot {
+    let mut snapshot = fixed_snapshot();
+    let (socket, mut holder) = listener(45678, 777, pid, "sleeper");
+    holder.start_ticks = ticks;
+    add(&mut snapshot, (socket, holder));
+    snapshot.sockets.sort_by_key(|s| s.port);
+    snapshot
+}
+
+#[test]
+fn pause_refresh_and_quit_keys() {
+    let mut app = app_with(fixed_snapshot());
+    assert!(matches!(press_char(&mut app, ' '), Effect::Pause(true)));
+    assert!(text(&render(&mut app, 100, 14)).contains("· PAUSED"));
+    assert!(matches!(press_char(&mut app, ' '), Effect::Pause(false)));
+    assert!(!text(&render(&mut app, 100, 14)).contains("PAUSED"));
+    assert!(matches!(press_char(&mut app, 'r'), Effect::Refresh));
+    assert!(matches!(press_char(&mut app, 'q'), Effect::Quit(0)));
+    assert!(matches!(
+        press(&mut app, KeyCode::Char('c'), KeyModifiers::CONTROL),
+        Effect::Quit(0)
+    ));
+}
+
+/// Esc closes and clears, never quits: with nothing open, after keeping a filter, after a K
+/// message. q and Ctrl-C quit, Ctrl-C even while typing a filter.
+#[test]
+fn esc_never_quits() {
+    let mut app = app_with(fixed_snapshot());
+    assert!(matches!(
+        press(&mut app, KeyCode::Esc, KeyModifiers::NONE),
+        Effect::None
+    ));
+    press_char(&mut app, '/');
+    type_text(&mut app, "80");
+    press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    assert!(matches!(
+        press(&mut app, KeyCode::Esc, KeyModifiers::NONE),
+        Effect::None
+    ));
+    assert_eq!(app.filter, "80", "Esc with nothing open keeps the filter");
+    press_char(&mut app, '/');
+    press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
+    select_port(&mut app, 5432);
+    press_char(&mut app, 'K');
+    assert!(matches!(
+        press(&mut app, KeyCode::Esc, KeyModifiers::NONE),
+        Effect::None
+    ));
+    press_char(&mut app, '/');
+    assert!(matches!(
+        press(&mut app, KeyCode::Char('c'), KeyModifiers::CONTROL),
+        Effect::Quit(0)
+    ));
+}
+
+#[test]
+fn signals_and_a_failed_collector_end_the_view() {
+    let mut app = app_with(fixed_snapshot());
+    assert!(matches!(app.update(Event::Signal(15)), Effect::Quit(143)));
+    assert!(matches!(app.update(Event::Signal(1)), Effect::Quit(129)));
+    let effect = app.update(Event::CollectorFailed("boom".into()));
+    assert!(matches!(effect, Effect::Fail(ref m) if m == "boom"));
 }
 
 #[test]
@@ -992,29 +961,25 @@ fn navigation_keys() {
     let mut app = app_with(fixed_snapshot());
     let last = app.rows.len() - 1;
     press(&mut app, KeyCode::End, KeyModifiers::NONE);
-    assert_eq!(app.table.selected(), Some(last));
+    assert_eq!(app.selected, last);
     press_char(&mut app, 'g');
-    assert_eq!(app.table.selected(), Some(0));
+    assert_eq!(app.selected, 0);
     press(&mut app, KeyCode::Char('G'), KeyModifiers::SHIFT);
-    assert_eq!(app.table.selected(), Some(last));
+    assert_eq!(app.selected, last);
     press(&mut app, KeyCode::Down, KeyModifiers::NONE);
-    assert_eq!(
-        app.table.selected(),
-        Some(last),
-        "Down stops at the last row"
-    );
+    assert_eq!(app.selected, last, "Down stops at the last row");
     press(&mut app, KeyCode::Home, KeyModifiers::NONE);
     press(&mut app, KeyCode::Up, KeyModifiers::NONE);
-    assert_eq!(app.table.selected(), Some(0), "Up stops at the first row");
+    assert_eq!(app.selected, 0, "Up stops at the first row");
     press_char(&mut app, 'j');
     assert_eq!(selected_port(&app), Some(22));
     // A page is the drawn list height minus one.
     render(&mut app, 100, 12);
     let (_, height) = app.table_area.expect("drawn");
     press(&mut app, KeyCode::PageDown, KeyModifiers::NONE);
-    assert_eq!(app.table.selected(), Some(1 + usize::from(height) - 1));
+    assert_eq!(app.selected, 1 + usize::from(height) - 1);
     press(&mut app, KeyCode::PageUp, KeyModifiers::NONE);
-    assert_eq!(app.table.selected(), Some(1));
+    assert_eq!(app.selected, 1);
     // A click on the drawn row selects it.
     let terminal = render(&mut app, 100, 30);
     let (y, _) = line_with(&terminal, "192.0.2.10:8080");
@@ -1083,14 +1048,13 @@ fn the_minimum_size_shows_the_view() {
 
 /// Every column a row shows fits in the width it was given, at 40 columns too.
 #[test]
-
-fn regression_rows_overflow_at_40_columns() {
+fn rows_fit_at_40_columns() {
     let mut app = app_with(fixed_snapshot());
     let terminal = render(&mut app, 40, 20);
     let (_, titles) = line_with(&terminal, "PROTO");
     assert!(
         titles.ends_with("PROCESS"),
-        "BUG: at 40 columns the column set needs 45 columns, so the PROCESS column is cut: {titles:?}\n{}",
+        "{titles:?}\n{}",
         text(&terminal)
     );
 }
@@ -1108,7 +1072,7 @@ fn new_and_gone_listeners_between_snapshots() {
 
     let mut app = app_with(a);
     assert!(rows(&app).iter().all(|r| !r.contains("(new)")));
-    app.apply_snapshot(b.clone());
+    feed(&mut app, b.clone());
     let registered: Vec<String> = rows(&app)
         .into_iter()
         .skip_while(|r| !r.starts_with("# Registered"))
@@ -1152,15 +1116,15 @@ fn new_and_gone_listeners_between_snapshots() {
     insta::assert_snapshot!(terminal.backend());
 
     // The same snapshot again: the gone row is dropped, the new one still highlighted.
-    app.apply_snapshot(b.clone());
+    feed(&mut app, b.clone());
     assert!(app.gone.is_empty());
     let labels = rows(&app);
     assert!(!labels.iter().any(|r| r.contains("8080")), "{labels:?}");
     assert!(labels.contains(&"tcp 127.0.0.1:9090 (new)".to_string()));
     // ... for three refreshes in all.
-    app.apply_snapshot(b.clone());
+    feed(&mut app, b.clone());
     assert!(rows(&app).contains(&"tcp 127.0.0.1:9090 (new)".to_string()));
-    app.apply_snapshot(b);
+    feed(&mut app, b);
     assert!(rows(&app).contains(&"tcp 127.0.0.1:9090".to_string()));
 }
 
@@ -1170,7 +1134,7 @@ fn a_gone_socket_can_be_selected_and_inspected() {
     b.sockets.retain(|s| s.port != 8080);
     let mut app = app_with(fixed_snapshot());
     select_port(&mut app, 8080);
-    app.apply_snapshot(b.clone());
+    feed(&mut app, b.clone());
     // The selection stays on the vanished socket while it is still shown.
     assert_eq!(selected_port(&app), Some(8080));
     assert!(matches!(
@@ -1183,8 +1147,8 @@ fn a_gone_socket_can_be_selected_and_inspected() {
     press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
     assert!(text(&render(&mut app, 100, 40)).contains("tcp 192.0.2.10:8080 · LISTEN"));
     // Once it is dropped the selection falls on a neighbouring row; no panic.
-    app.apply_snapshot(b);
-    assert!(app.table.selected().is_some_and(|i| i < app.rows.len()));
+    feed(&mut app, b);
+    assert!(app.selected < app.rows.len());
     render(&mut app, 100, 40);
 }
 
@@ -1192,16 +1156,16 @@ fn a_gone_socket_can_be_selected_and_inspected() {
 fn selection_follows_the_socket_when_rows_are_inserted_above() {
     let mut app = app_with(fixed_snapshot());
     select_port(&mut app, 5432);
-    let before = app.table.selected().expect("selected");
+    let before = app.selected;
     let mut b = fixed_snapshot();
     add(&mut b, listener(1080, 41, 7001, "socks"));
     add(&mut b, listener(2000, 42, 7002, "cisco"));
     add(&mut b, listener(443, 43, 7003, "caddy"));
     // Reverse the kernel's order too: the selection must follow the key, not the index.
     b.sockets.reverse();
-    app.apply_snapshot(b);
+    feed(&mut app, b);
     assert_eq!(selected_port(&app), Some(5432));
-    assert_eq!(app.table.selected(), Some(before + 3));
+    assert_eq!(app.selected, before + 3);
     let terminal = render(&mut app, 100, 30);
     let (y, _) = line_with(&terminal, "127.0.0.1:5432");
     assert!(modifiers_at(&terminal, 0, y).contains(Modifier::REVERSED));
@@ -1224,55 +1188,78 @@ fn hidden_owner_summary_in_the_header() {
     assert!(!screen.join("\n").contains("hidden owner"));
 }
 
+/// The notice wraps instead of being cut, so its advice stays readable at 80 columns.
 #[test]
-
-fn regression_hidden_owner_summary_is_cut_at_80_columns() {
+fn hidden_owner_summary_wraps_at_80_columns() {
     let mut app = app_with(fixed_snapshot());
     let terminal = render(&mut app, 80, 24);
     let screen = text(&terminal);
-    assert!(
-        screen.contains("(run with sudo)"),
-        "BUG: the hidden-owner line is cut at 80 columns, losing its advice:\n{screen}"
-    );
+    assert!(screen.contains("(run with sudo)"), "{screen}");
 }
 
 #[test]
 fn collection_error_replaces_the_summary_until_the_next_snapshot() {
     let mut app = app_with(fixed_snapshot());
-    app.apply_error("cannot read the socket table: permission denied".into());
+    let error = "cannot read the socket table: permission denied";
+    assert!(matches!(
+        app.update(Event::CollectError(error.into())),
+        Effect::None
+    ));
     let screen = screen(&render(&mut app, 100, 14));
-    assert_eq!(screen[2], "cannot read the socket table: permission denied");
-    app.apply_snapshot(fixed_snapshot());
+    assert_eq!(screen[2], error);
+    feed(&mut app, fixed_snapshot());
     assert_eq!(app.error, None);
 }
 
-/// Turning a protocol off and on again asks the collector for it again; its sockets were
-/// there all along, so they must not come back highlighted as new.
+/// An unreadable table is a warning in the header, with the other tables' rows shown.
 #[test]
+fn an_unreadable_table_is_named_in_the_header() {
+    let mut snapshot = fixed_snapshot();
+    snapshot.sockets.retain(|s| s.proto == Proto::Tcp);
+    snapshot.table_errors.push(portscope::model::TableError {
+        proto: Proto::Udp,
+        family: portscope::model::Family::Ipv4,
+        message:
+            "cannot read the socket table udp/ipv4: the kernel has no sock_diag handler for it"
+                .into(),
+    });
+    let mut app = app_with(snapshot);
+    let screen = text(&render(&mut app, 100, 16));
+    assert!(screen.contains("no sock_diag handler"), "{screen}");
+    assert!(screen.contains("0.0.0.0:80"), "{screen}");
+}
 
-fn regression_toggling_a_protocol_back_on_marks_its_sockets_new() {
-    let full = fixed_snapshot();
-    let mut tcp_only = fixed_snapshot();
-    tcp_only.sockets.retain(|s| s.proto == Proto::Tcp);
-
-    let mut app = app_with(full.clone());
-    assert!(matches!(press_char(&mut app, 'u'), Action::Reconfigure(_)));
-    // What the collector sends for the new tables.
-    app.apply_snapshot(tcp_only);
-    assert!(matches!(press_char(&mut app, 'u'), Action::Reconfigure(_)));
-    // Until the collector answers, the UDP listeners come back from `gone`: crossed out.
-    let flagged = |app: &App, mark: &str| -> Vec<String> {
-        rows(app)
-            .into_iter()
-            .filter(|r| r.ends_with(mark))
-            .collect()
-    };
-    let gone = flagged(&app, "(gone)");
-    app.apply_snapshot(full);
-    let new = flagged(&app, "(new)");
-    assert!(
-        gone.is_empty() && new.is_empty(),
-        "BUG: after u, u the UDP listeners that never went away are shown as gone {gone:?} \
-         until the next snapshot, then as new {new:?} for three refreshes"
-    );
+/// A 100,000-row table: keys only move the selection, and a frame draws only the rows on
+/// screen, so neither depends on the table's size.
+#[test]
+fn a_huge_table_draws_only_the_rows_on_screen() {
+    let mut snapshot = fixed_snapshot();
+    snapshot.sockets.clear();
+    for i in 0..100_000u32 {
+        let port = 1024 + (i % 60_000) as u16;
+        let mut socket = listen(
+            Proto::Tcp,
+            "127.0.0.1",
+            port,
+            1_000 + u64::from(i),
+            1000,
+            Owner::Known(vec![9]),
+        );
+        socket.local_addr = common::fixtures::addr(&format!("127.{}.{}.1", i / 60_000, 0));
+        snapshot.sockets.push(socket);
+    }
+    snapshot
+        .processes
+        .insert(9, process(9, "many", &["many"], (1000, "dev"), 1));
+    snapshot.sockets.sort_by_key(|s| (s.port, s.local_addr));
+    let mut app = app_with(snapshot);
+    assert_eq!(app.rows.len(), 100_003);
+    let terminal = render(&mut app, 100, 30);
+    let before = text(&terminal);
+    press_char(&mut app, 'G');
+    let terminal = render(&mut app, 100, 30);
+    let after = text(&terminal);
+    assert_ne!(before, after);
+    assert_eq!(app.selected, 100_002);
+    assert!(app.offset > 99_000);
 }

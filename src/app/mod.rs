@@ -1,19 +1,18 @@
 //! One dispatch over [`Mode`]; every path returns an exit status instead of exiting.
 
+mod config;
+mod once;
+mod query;
 mod stop;
+
+pub use config::{Console, LiveConfig, Mode, OnceConfig, Output, QueryConfig, StopConfig};
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, ColorWhen, Mode};
-use crate::collect::{CollectError, Collector};
-use crate::filter::Filter;
-use crate::model::Snapshot;
-use crate::query;
-use crate::report::json::{QueryEntry, write_json};
-use crate::report::table::{TableOptions, write_table};
-use crate::report::{Paint, query::write_answers};
+use crate::cli::Cli;
+use crate::collect::CollectError;
 
 /// Documented exit codes (see `cli::EXIT_CODES`).
 pub mod exit {
@@ -32,46 +31,50 @@ pub enum AppError {
     Collect(#[from] CollectError),
     #[error("cannot write output: {0}")]
     Output(#[from] io::Error),
+    /// A usage error found after parsing (an unknown user, `--kill` without a port).
+    #[error("{0}")]
+    Usage(String),
+    /// A port query could not be answered: a table it needs is unreadable.
+    #[error("{0}")]
+    Unanswerable(String),
+    /// The live view needs something this session does not have.
+    #[error("{0}")]
+    NoTerminal(String),
+    /// The live view's collector thread died.
+    #[error("the collector stopped: {0} (a bug in portscope; please report it)")]
+    CollectorFailed(String),
+    /// `--kill` stopped before signalling anything, for this reason.
+    #[error("nothing was signalled: {0}")]
+    NotSignalled(String),
 }
 
 impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            AppError::Collect(_) => exit::TABLE_UNAVAILABLE,
-            AppError::Output(_) => exit::OUTPUT_FAILED,
+            AppError::Collect(_) | AppError::Unanswerable(_) | AppError::CollectorFailed(_) => {
+                exit::TABLE_UNAVAILABLE
+            }
+            AppError::Output(_) | AppError::NoTerminal(_) => exit::OUTPUT_FAILED,
+            AppError::Usage(_) => exit::USAGE,
+            AppError::NotSignalled(_) => exit::NOT_SIGNALLED,
         }
     }
 
-    /// A reader that went away (`portscope --once | head -1`) is not an error.
+    /// A reader that went away (`portscope --once | head -1`) is not an error when listing.
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, AppError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
     }
 }
 
 /// How the terminal on stdout looks, decided once.
-pub struct Terminal {
-    pub is_tty: bool,
-    pub dumb: bool,
-    pub width: Option<usize>,
-    pub color: bool,
-}
-
-impl Terminal {
-    pub fn detect(when: ColorWhen) -> Self {
-        let is_tty = io::stdout().is_terminal();
-        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let color = match when {
-            ColorWhen::Always => true,
-            ColorWhen::Never => false,
-            ColorWhen::Auto => is_tty && !dumb && !no_color,
-        };
-        Terminal {
-            is_tty,
-            dumb,
-            width: terminal_width(is_tty),
-            color,
-        }
+pub fn detect_console() -> Console {
+    let stdout_is_tty = io::stdout().is_terminal();
+    let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+    Console {
+        interactive: stdout_is_tty && !dumb,
+        stdout_is_tty,
+        no_color_env: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        width: terminal_width(stdout_is_tty),
     }
 }
 
@@ -87,8 +90,7 @@ fn terminal_width(is_tty: bool) -> Option<usize> {
 }
 
 pub fn run(cli: &Cli) -> Result<u8, AppError> {
-    let terminal = Terminal::detect(cli.color);
-    let mode = cli.mode(terminal.is_tty && !terminal.dumb);
+    let (mode, output) = config::mode(cli, detect_console()).map_err(AppError::Usage)?;
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let code = match mode {
@@ -100,83 +102,43 @@ pub fn run(cli: &Cli) -> Result<u8, AppError> {
             clap_mangen::Man::new(Cli::command()).render(&mut out)?;
             exit::OK
         }
-        Mode::Live => {
+        Mode::Live(config) => {
             drop(out);
             let theme = crate::tui::Theme {
-                color: terminal.color,
+                color: output.color,
             };
-            return Ok(crate::tui::run(Filter::from_cli(cli), cli.interval, theme)?);
+            return crate::tui::run(config.filter, config.interval, theme).map_err(|e| match e {
+                crate::tui::LiveError::Terminal(error) => live_error(error),
+                crate::tui::LiveError::Collector(why) => AppError::CollectorFailed(why),
+            });
         }
-        Mode::Once => run_once(cli, &terminal, &mut out)?,
-        Mode::Query(_) => run_query(cli, &terminal, &mut out)?,
-        Mode::Stop(_) => stop::run(cli, &terminal, &mut out)?,
+        Mode::Once(config) => once::run(&config, output, &mut out)?,
+        Mode::Query(config) => query::run(&config, output, &mut out)?,
+        Mode::Stop(config) => stop::run(&config, output, &mut out)?,
     };
     out.flush()?;
     Ok(code)
 }
 
-fn snapshot(filter: &Filter) -> Result<Snapshot, CollectError> {
-    let mut collector = Collector::new();
-    let snapshot = collector.collect(filter.tables, &|s| filter.keep_socket(s))?;
-    Ok(filter.apply(snapshot))
+/// The live view failed to start or to draw: say what is missing when it is the terminal.
+fn live_error(error: io::Error) -> AppError {
+    let no_tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_err();
+    match no_tty {
+        true => AppError::NoTerminal(format!(
+            "the live view needs a controlling terminal, and this session has none (/dev/tty: {error}); use --once for a table"
+        )),
+        false => AppError::Output(error),
+    }
 }
 
-fn run_once(cli: &Cli, terminal: &Terminal, out: &mut dyn Write) -> Result<u8, AppError> {
-    let filter = Filter::from_cli(cli);
-    let snapshot = snapshot(&filter)?;
-    if cli.json {
-        write_json(out, &snapshot, None)?;
-    } else {
-        let options = TableOptions {
-            width: terminal.width,
-            all: cli.all,
-            paint: Paint {
-                enabled: terminal.color,
-            },
-        };
-        write_table(out, &snapshot, &options)?;
-    }
-    Ok(exit::OK)
-}
-
-/// A port with no listener may still be in use by connections: one cheap extra dump (no owner
-/// lookup) says how many, so "free" is never said of a port that cannot be bound.
-fn count_other_sockets(
-    filter: &Filter,
-    answers: &mut [query::Answer<'_>],
-) -> Result<(), CollectError> {
-    if answers.iter().all(query::Answer::held) {
-        return Ok(());
-    }
-    let mut tables = filter.tables;
-    tables.listeners_only = false;
-    let keep = |s: &crate::model::Socket| !s.is_listener() && filter.keep_port(s);
-    let others = crate::collect::sockets(tables, &keep)?;
-    for answer in answers.iter_mut().filter(|a| !a.held()) {
-        answer.others = others
-            .iter()
-            .filter(|s| answer.spec.matches(s.proto, s.port))
-            .count();
-    }
-    Ok(())
-}
-
-fn run_query(cli: &Cli, terminal: &Terminal, out: &mut dyn Write) -> Result<u8, AppError> {
-    let filter = Filter::from_cli(cli);
-    let snapshot = snapshot(&filter)?;
-    let mut answers = query::answer(&snapshot, &filter.ports);
-    if !filter.all {
-        count_other_sockets(&filter, &mut answers)?;
-    }
-    if cli.json {
-        let entries: Vec<QueryEntry> = answers.iter().map(QueryEntry::from).collect();
-        write_json(out, &snapshot, Some(&entries))?;
-    } else {
-        let paint = Paint {
-            enabled: terminal.color,
-        };
-        write_answers(out, &snapshot, &answers, paint)?;
-    }
-    let any_held = answers.iter().any(query::Answer::held);
-    Ok(if any_held { exit::OK } else { exit::ALL_FREE })
+/// Writes one `portscope: …` line on stderr; a stderr that cannot be written is left alone
+/// (never a panic).
+pub fn say_error(line: &str) {
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "portscope: {line}");
+    let _ = stderr.flush();
 }

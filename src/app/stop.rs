@@ -1,59 +1,275 @@
 //! `portscope PORT… --kill`: show every holder, ask, re-verify, signal through pidfds, then
-//! watch the port until it is free or the timeout runs out.
+//! watch the port until it is free or the timeout runs out. The port's verdict comes from the
+//! same code as a query's, so both say the same of it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{AppError, Terminal, exit};
-use crate::cli::{Cli, PortSpec};
+use super::config::{WIDE_KILL, port_count};
+use super::query::{answers, snapshot, unanswerable, whole};
+use super::{AppError, Output, StopConfig, exit};
 use crate::collect::Collector;
 use crate::filter::Filter;
-use crate::model::{Snapshot, Socket};
-use crate::query;
-use crate::report::stop::{write_plan, write_sent};
-use crate::report::{Paint, palette};
-use crate::stop::{self, Sent, StopSignal, Target};
+use crate::model::{Process, Snapshot, Socket};
+use crate::present::{Role, count};
+use crate::query::{self, Answer, Verdict};
+use crate::report::stop::{JsonOutcome, StopDocument, write_plan, write_sent};
+use crate::report::{Format, Paint};
+use crate::stop::{self, Plan, Sent, StopSignal, Target};
 
 /// How often the port is looked at while waiting for it to be released.
 const POLL: Duration = Duration::from_millis(100);
 
-pub fn run(cli: &Cli, terminal: &Terminal, out: &mut dyn Write) -> Result<u8, AppError> {
-    let paint = Paint {
-        enabled: terminal.color,
+/// Where the words go: text on stdout, or (with `--format json`) one document at the end.
+struct Report<'a> {
+    out: &'a mut dyn Write,
+    paint: Paint,
+    json: Option<StopDocument>,
+}
+
+impl Report<'_> {
+    /// A text line, or nothing when the report is JSON. Before anything is signalled, a line
+    /// that cannot be written stops the kill (a closed pipe is no success here).
+    fn line(&mut self, role: Role, text: &str) -> Result<(), AppError> {
+        if self.json.is_some() {
+            return Ok(());
+        }
+        writeln!(self.out, "{}", self.paint.paint(role, text)).map_err(AppError::Output)
+    }
+
+    fn finish(&mut self, result: &'static str, message: Option<String>) -> Result<(), AppError> {
+        if let Some(doc) = self.json.as_mut() {
+            doc.result = result;
+            doc.message = message;
+            doc.write(self.out)?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// Output that fails before any signal means nothing was done, and says so.
+fn before_signals(error: AppError) -> AppError {
+    match error {
+        AppError::Output(e) => AppError::NotSignalled(format!("cannot write output: {e}")),
+        other => other,
+    }
+}
+
+pub fn run(config: &StopConfig, output: Output, out: &mut dyn Write) -> Result<u8, AppError> {
+    let mut report = Report {
+        out,
+        paint: Paint {
+            enabled: output.color,
+        },
+        json: None,
     };
-    let filter = Filter::from_cli(cli);
+    let filter = &config.query.filter;
     let mut collector = Collector::new();
-    let snapshot = filter.apply(collector.collect(filter.tables, &|s| filter.keep_socket(s))?);
-    let answers = query::answer(&snapshot, &filter.ports);
-    let sockets: Vec<&Socket> = unique(answers.iter().flat_map(|a| a.sockets.iter().copied()));
+    let snapshot = every_listener(&mut collector, filter)?;
+    let answers = answers(&mut collector, &snapshot, filter)?;
+    if let Some(why) = unanswerable(&answers) {
+        return Err(AppError::Unanswerable(why));
+    }
+    let sockets = unique(answers.iter().flat_map(|a| a.sockets.iter().copied()));
     if sockets.is_empty() {
-        let specs: Vec<String> = filter.ports.iter().map(ToString::to_string).collect();
-        writeln!(out, "{}: free; nothing to stop", specs.join(", "))?;
-        return Ok(exit::ALL_FREE);
+        return nothing_to_stop(&mut report, &answers).map_err(before_signals);
     }
-    let plan = stop::plan(&snapshot, &sockets);
-    write_plan(out, &plan, cli.signal, snapshot.taken_at, paint)?;
+    let plan = stop::plan(&snapshot, &sockets, &filter.holders);
+    if config.query.format == Format::Json {
+        report.json = Some(StopDocument::new(&plan, config.signal));
+    }
+    refuse_wide(config, &plan)?;
+    present(&mut report, &plan, config, &snapshot).map_err(before_signals)?;
     if plan.targets.is_empty() {
-        writeln!(out, "Nothing to signal.")?;
+        return refused_all(&mut report, &plan, config).map_err(before_signals);
+    }
+    if !config.yes && !confirm(&mut report, &plan, config.signal).map_err(before_signals)? {
+        report
+            .finish("not_confirmed", None)
+            .map_err(before_signals)?;
         return Ok(exit::NOT_SIGNALLED);
     }
-    out.flush()?;
-    if !cli.yes && !confirm(out, &plan.targets, cli.signal)? {
-        return Ok(exit::NOT_SIGNALLED);
-    }
-    let signalled = send_all(out, &plan.targets, cli.signal, paint)?;
+    let signalled = send_all(&mut report, &plan.targets, config.signal)?;
     if signalled.is_empty() {
+        report.finish("refused", Some("nothing could be signalled".into()))?;
         return Ok(exit::NOT_SIGNALLED);
     }
-    let inodes: HashSet<u64> = sockets.iter().map(|s| s.inode).collect();
     let watch = Watch {
-        filter: &filter,
+        filter,
         collector: &mut collector,
-        timeout: cli.timeout,
+        timeout: config.timeout,
     };
-    finish(out, watch, &signalled, &inodes, cli, paint)
+    finish(&mut report, watch, &plan, &signalled, &snapshot, config)
+}
+
+/// Every listener with its holders: the asked-for ports decide what is signalled, the rest
+/// tell what else the signal reaches ("also holds 8081").
+fn every_listener(collector: &mut Collector, filter: &Filter) -> Result<Snapshot, AppError> {
+    let request = crate::collect::Request {
+        selection: whole(filter.selection),
+        connections: false,
+    };
+    let wanted = |s: &Socket| s.is_listener() || filter.ports.iter().any(|p| p.covers(s.port));
+    match filter.selection.all_states {
+        true => Ok(snapshot(collector, filter)?),
+        false => Ok(collector.collect(&request, &wanted)?),
+    }
+}
+
+/// A wide range (`1-65535 --kill --yes`) stops every holder on the host unless asked for in
+/// so many words.
+fn refuse_wide(config: &StopConfig, plan: &Plan) -> Result<(), AppError> {
+    let ports = port_count(&config.query.filter.ports);
+    if ports <= WIDE_KILL || config.all_holders || plan.targets.is_empty() {
+        return Ok(());
+    }
+    let held: HashSet<u16> = plan
+        .targets
+        .iter()
+        .flat_map(|t| t.sockets.iter().map(|s| s.port))
+        .collect();
+    Err(AppError::NotSignalled(format!(
+        "the asked ports cover {ports} port numbers, and {} on {} would be signalled; to stop them all, add --all-holders",
+        count(plan.targets.len(), "process", "processes"),
+        count(held.len(), "port", "ports"),
+    )))
+}
+
+fn nothing_to_stop(report: &mut Report<'_>, answers: &[Answer<'_>]) -> Result<u8, AppError> {
+    let mut in_use = false;
+    for answer in answers {
+        let line = match answer.verdict() {
+            Verdict::UsedByConnections => {
+                in_use = true;
+                format!(
+                    "{}: in use, but not by a listener: {} {} it as a local port (see portscope {} --all); nothing to stop",
+                    answer.spec,
+                    count(
+                        answer.others.len(),
+                        "connection or TIME_WAIT socket",
+                        "connections or TIME_WAIT sockets"
+                    ),
+                    if answer.others.len() == 1 {
+                        "uses"
+                    } else {
+                        "use"
+                    },
+                    answer.spec
+                )
+            }
+            _ => format!("{}: free; nothing to stop", answer.spec),
+        };
+        report.line(Role::Plain, &line)?;
+        for socket in &answer.not_asked {
+            let line = format!(
+                "  {} {} is in use — not asked about",
+                socket.proto.as_str(),
+                socket.local_endpoint()
+            );
+            report.line(Role::Dim, &line)?;
+        }
+    }
+    match in_use {
+        true => {
+            report.finish("nothing_to_stop", Some("in use by connections".into()))?;
+            Ok(exit::NOT_SIGNALLED)
+        }
+        false => {
+            report.finish("nothing_to_stop", Some("free".into()))?;
+            Ok(exit::ALL_FREE)
+        }
+    }
+}
+
+fn present(
+    report: &mut Report<'_>,
+    plan: &Plan,
+    config: &StopConfig,
+    snapshot: &Snapshot,
+) -> Result<(), AppError> {
+    if report.json.is_some() {
+        return Ok(());
+    }
+    write_plan(
+        report.out,
+        plan,
+        config.signal,
+        snapshot.taken_at,
+        report.paint,
+    )?;
+    report.out.flush()?;
+    Ok(())
+}
+
+fn refused_all(report: &mut Report<'_>, plan: &Plan, config: &StopConfig) -> Result<u8, AppError> {
+    let line = match plan.left_out.is_empty() {
+        false => format!(
+            "Nothing to signal: no holder matches {}.",
+            config.query.filter.holders.describe()
+        ),
+        true => "Nothing to signal.".to_string(),
+    };
+    report.line(Role::Warn, &line)?;
+    report.finish("refused", Some(line))?;
+    Ok(exit::NOT_SIGNALLED)
+}
+
+fn confirm(report: &mut Report<'_>, plan: &Plan, signal: StopSignal) -> Result<bool, AppError> {
+    if !io::stdin().is_terminal() {
+        report.out.flush()?;
+        super::say_error(&format!(
+            "refusing to send {signal} without confirmation: standard input is not a terminal (add --yes)"
+        ));
+        return Ok(false);
+    }
+    let noun = if plan.targets.len() == 1 {
+        "this process"
+    } else {
+        "these processes"
+    };
+    let question = format!("Send {signal} to {noun}? [y/N] ");
+    // With a JSON report, the conversation stays off stdout.
+    match report.json.is_some() {
+        true => {
+            let mut stderr = io::stderr().lock();
+            write!(stderr, "{question}")?;
+            stderr.flush()?;
+        }
+        false => {
+            write!(report.out, "{question}")?;
+            report.out.flush()?;
+        }
+    }
+    let mut answer = String::new();
+    io::stdin().lock().read_line(&mut answer)?;
+    let yes = matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+    if !yes {
+        report.line(Role::Plain, "Nothing sent.")?;
+    }
+    Ok(yes)
+}
+
+fn send_all<'a>(
+    report: &mut Report<'_>,
+    targets: impl IntoIterator<Item = &'a Target>,
+    signal: StopSignal,
+) -> Result<Vec<&'a Target>, AppError> {
+    let mut signalled = Vec::new();
+    for target in targets {
+        let sent = stop::signal(target, signal);
+        if let Some(doc) = report.json.as_mut() {
+            doc.sent(target, signal, &sent);
+        } else {
+            write_sent(report.out, target, signal, &sent, report.paint)?;
+        }
+        if sent == Sent::Signalled {
+            signalled.push(target);
+        }
+    }
+    Ok(signalled)
 }
 
 struct Watch<'a> {
@@ -64,94 +280,48 @@ struct Watch<'a> {
 
 /// Waits, escalates with --force, and reports each port's outcome.
 fn finish(
-    out: &mut dyn Write,
+    report: &mut Report<'_>,
     mut watch: Watch<'_>,
+    plan: &Plan,
     signalled: &[&Target],
-    inodes: &HashSet<u64>,
-    cli: &Cli,
-    paint: Paint,
+    before: &Snapshot,
+    config: &StopConfig,
 ) -> Result<u8, AppError> {
     let mut free = wait_for_release(&mut watch)?;
-    if !free && cli.force && cli.signal != StopSignal::Kill {
+    if !free && config.force && config.signal != StopSignal::Kill {
         let alive: Vec<&Target> = signalled.iter().copied().filter(|t| !t.exited()).collect();
         if !alive.is_empty() {
-            writeln!(
-                out,
+            let line = format!(
                 "still held after {}: sending SIGKILL",
                 humantime::format_duration(watch.timeout)
-            )?;
-            send_all(out, alive.iter().copied(), StopSignal::Kill, paint)?;
+            );
+            report.line(Role::Warn, &line)?;
+            send_all(report, alive.iter().copied(), StopSignal::Kill)?;
             free = wait_for_release(&mut watch)?;
         }
     }
-    let snapshot = {
-        let filter = watch.filter;
-        filter.apply(
-            watch
-                .collector
-                .collect(filter.tables, &|s| filter.keep_socket(s))?,
-        )
-    };
-    report_ports(
-        out,
-        &snapshot,
-        &watch.filter.ports,
+    let after = snapshot(watch.collector, watch.filter)?;
+    let context = Outcome {
+        plan,
         signalled,
-        inodes,
-        cli,
-        paint,
-    )?;
+        before,
+        config,
+    };
+    report_ports(report, &after, watch.filter, &context)?;
+    let result = if free { "signalled" } else { "still_held" };
+    report.finish(result, None)?;
     Ok(if free { exit::OK } else { exit::STILL_HELD })
 }
 
-fn confirm(out: &mut dyn Write, targets: &[Target], signal: StopSignal) -> Result<bool, AppError> {
-    if !io::stdin().is_terminal() {
-        out.flush()?;
-        eprintln!(
-            "portscope: refusing to send {signal} without confirmation: standard input is not a terminal (add --yes)"
-        );
-        return Ok(false);
-    }
-    let noun = if targets.len() == 1 {
-        "this process"
-    } else {
-        "these processes"
-    };
-    write!(out, "Send {signal} to {noun}? [y/N] ")?;
-    out.flush()?;
-    let mut answer = String::new();
-    io::stdin().lock().read_line(&mut answer)?;
-    let yes = matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
-    if !yes {
-        writeln!(out, "Nothing sent.")?;
-    }
-    Ok(yes)
-}
-
-fn send_all<'a>(
-    out: &mut dyn Write,
-    targets: impl IntoIterator<Item = &'a Target>,
-    signal: StopSignal,
-    paint: Paint,
-) -> Result<Vec<&'a Target>, AppError> {
-    let mut signalled = Vec::new();
-    for target in targets {
-        let sent = stop::signal(target, signal);
-        write_sent(out, target, signal, &sent, paint)?;
-        if sent == Sent::Signalled {
-            signalled.push(target);
-        }
-    }
-    Ok(signalled)
-}
-
-/// True once no listener matches the asked-for ports (owners are not needed for that).
+/// True once no asked-for socket is left (owners are not needed for that).
 fn wait_for_release(watch: &mut Watch<'_>) -> Result<bool, AppError> {
     let deadline = Instant::now() + watch.timeout;
+    let filter = watch.filter;
     loop {
-        let filter = watch.filter;
-        let held = !crate::collect::sockets(filter.tables, &|s| filter.keep_socket(s))?.is_empty();
-        if !held {
+        let read = watch
+            .collector
+            .sockets(filter.selection, &|s| filter.keep_socket(s))?;
+        if read.sockets.is_empty() {
             return Ok(true);
         }
         if Instant::now() >= deadline {
@@ -161,70 +331,128 @@ fn wait_for_release(watch: &mut Watch<'_>) -> Result<bool, AppError> {
     }
 }
 
+/// What was known when the signals went out, to explain who still holds a port.
+struct Outcome<'a> {
+    plan: &'a Plan,
+    signalled: &'a [&'a Target],
+    before: &'a Snapshot,
+    config: &'a StopConfig,
+}
+
 fn report_ports(
-    out: &mut dyn Write,
-    snapshot: &Snapshot,
-    specs: &[PortSpec],
-    signalled: &[&Target],
-    inodes: &HashSet<u64>,
-    cli: &Cli,
-    paint: Paint,
+    report: &mut Report<'_>,
+    after: &Snapshot,
+    filter: &Filter,
+    context: &Outcome<'_>,
 ) -> Result<(), AppError> {
-    for answer in query::answer(snapshot, specs) {
-        if !answer.held() {
-            writeln!(
-                out,
-                "port {} is {}",
-                answer.spec,
-                paint.paint(palette::FREE, "free")
-            )?;
-            continue;
+    let answers = query::answer(after, &filter.ports, filter.selection);
+    let mut seen = HashSet::new();
+    for answer in &answers {
+        let spec = answer.spec;
+        let mut still = Vec::new();
+        if answer.sockets.is_empty() {
+            report.line(Role::Free, &format!("port {spec} is free"))?;
         }
-        for socket in &answer.sockets {
-            for process in snapshot.holders(socket) {
-                let why = still_held_because(process.pid, socket, signalled, inodes, cli);
+        for socket in answer.sockets.iter().filter(|s| seen.insert(s.inode)) {
+            for (why, pids) in still_held(after, socket, context) {
                 let line = format!(
-                    "port {}/{} is still held by pid {} ({}): {why}",
+                    "port {}/{} is still held by {pids}: {why}",
                     socket.port,
                     socket.proto.as_str(),
-                    process.pid,
-                    process.name
                 );
-                writeln!(out, "{}", paint.paint(palette::WARN, &line))?;
+                report.line(Role::Warn, &line)?;
+                still.push(line);
             }
-            if socket.owner.pids().is_empty() {
-                let line = format!(
-                    "port {}/{} is still in use (owner not visible)",
-                    socket.port,
-                    socket.proto.as_str()
-                );
-                writeln!(out, "{}", paint.paint(palette::WARN, &line))?;
-            }
+        }
+        if let Some(doc) = report.json.as_mut() {
+            doc.outcome.push(JsonOutcome {
+                spec: spec.to_string(),
+                free: answer.sockets.is_empty(),
+                still_held: still,
+            });
         }
     }
     Ok(())
 }
 
-fn still_held_because(
-    pid: u32,
-    socket: &Socket,
-    signalled: &[&Target],
-    inodes: &HashSet<u64>,
-    cli: &Cli,
-) -> String {
-    if signalled.iter().any(|t| t.pid == pid && !t.exited()) {
-        return match cli.force {
+/// The holders of `socket` after the signals, grouped by why they still hold it.
+fn still_held(after: &Snapshot, socket: &Socket, context: &Outcome<'_>) -> Vec<(String, String)> {
+    if socket.owner.pids().is_empty() {
+        let why = socket.owner.reason().unwrap_or("owner not visible");
+        return vec![(
+            why.to_string(),
+            "a process portscope cannot see".to_string(),
+        )];
+    }
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for process in after.holders_lead_first(socket) {
+        let why = why_still_held(process, socket, context);
+        groups
+            .entry(why)
+            .or_default()
+            .push(format!("pid {} ({})", process.pid, process.name));
+    }
+    groups
+        .into_iter()
+        .map(|(why, who)| (why, who.join(", ")))
+        .collect()
+}
+
+fn why_still_held(process: &Process, socket: &Socket, context: &Outcome<'_>) -> String {
+    let signalled = context.signalled.iter().find(|t| t.pid == process.pid);
+    if signalled.is_some_and(|t| !t.exited()) {
+        return match context.config.force {
             true => "it survived SIGKILL so far (stuck in the kernel?)".to_string(),
             false => format!(
                 "it is still running after {}; add --force to send SIGKILL after the timeout",
-                cli.signal
+                context.config.signal
             ),
         };
     }
-    if inodes.contains(&socket.inode) {
-        return "it inherited the same socket from a signalled process".to_string();
+    let was_holder = context
+        .before
+        .processes
+        .get(&process.pid)
+        .is_some_and(|p| p.start_ticks == process.start_ticks);
+    let left_alone = context
+        .plan
+        .left_out
+        .iter()
+        .any(|(pid, _)| *pid == process.pid)
+        || context
+            .plan
+            .refused
+            .iter()
+            .any(|(pid, _, _)| *pid == process.pid);
+    if was_holder && left_alone {
+        return "it was left alone (see above)".to_string();
     }
-    "a new process took the port: this looks like a restart (a supervisor?)".to_string()
+    let same_socket = context
+        .before
+        .sockets
+        .iter()
+        .any(|s| s.inode == socket.inode);
+    let parent = process
+        .ppid
+        .map(|ppid| match &process.parent_name {
+            Some(name) => format!("pid {ppid} ({name})"),
+            None => format!("pid {ppid}"),
+        })
+        .unwrap_or_else(|| "an unknown parent".to_string());
+    let forked_by_target = process
+        .ppid
+        .is_some_and(|ppid| context.signalled.iter().any(|t| t.pid == ppid));
+    match (same_socket, forked_by_target) {
+        (true, true) => {
+            format!("new processes forked by {parent}, a signalled holder, hold the same socket")
+        }
+        (true, false) => format!(
+            "new processes hold the same socket; their parent {parent} was not signalled (a holder portscope could not see?)"
+        ),
+        (false, _) => format!(
+            "a new socket on the port, opened by processes of {parent}: this looks like a restart by a supervisor"
+        ),
+    }
 }
 
 /// Each socket once, in order, even if two asked-for specs match it.

@@ -1,91 +1,99 @@
 //! The collector: OS socket tables → one immutable [`Snapshot`].
 //!
-//! OS differences live in their own files (`linux/`, `other.rs`); everything here is shared.
-//! No terminal or CLI types are used in this module.
+//! Three sources stand behind small interfaces, chosen once per OS in [`Collector::new`]: the
+//! socket tables, the owner map (socket → holding processes) and the process facts. Everything
+//! else here is shared. No terminal or CLI types are used in this module.
 
 #[cfg(target_os = "linux")]
 mod linux;
-#[cfg(target_os = "linux")]
-use linux as os;
 #[cfg(not(target_os = "linux"))]
 mod other;
-#[cfg(not(target_os = "linux"))]
-use other as os;
-mod procinfo;
+mod users;
 
 #[cfg(target_os = "linux")]
 pub use linux::procstat;
+pub use users::resolve_user;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::SystemTime;
 
-use crate::model::{NoneReason, Owner, Snapshot, Socket, Visibility};
+use crate::model::{
+    Connections, HiddenReason, NoneReason, Owner, PEERS_KEPT, PortRange, Process, Proto, SafeText,
+    Selection, Snapshot, Socket, TableError, Visibility,
+};
+use users::UserNames;
 
-/// A socket table that cannot be read is an error, never an empty list.
+/// Only when no table at all could be read is collection an error: otherwise the snapshot holds
+/// what could be read and names the tables that could not (`Snapshot::table_errors`).
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
-    #[error("cannot read the socket table {table}: {message}")]
-    SocketTable { table: String, message: String },
+    #[error("{}", .0.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "))]
+    NoTable(Vec<TableError>),
 }
 
-impl CollectError {
-    fn table(table: impl Into<String>, error: impl std::fmt::Display) -> Self {
-        CollectError::SocketTable {
-            table: table.into(),
-            message: error.to_string(),
-        }
-    }
-}
-
-/// Which kernel tables to read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tables {
-    pub tcp: bool,
-    pub udp: bool,
-    pub ipv4: bool,
-    pub ipv6: bool,
-    /// Ask the kernel for listeners only (TCP LISTEN, unconnected UDP); much less to read.
-    pub listeners_only: bool,
-    /// Also count established TCP connections per listening port (the live view).
+/// What one collection should read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    pub selection: Selection,
+    /// Also count established TCP connections per listener (the live view's CONNS).
     pub connections: bool,
 }
 
-impl Default for Tables {
-    fn default() -> Self {
-        Tables {
-            tcp: true,
-            udp: true,
-            ipv4: true,
-            ipv6: true,
-            listeners_only: true,
-            connections: false,
-        }
+/// The rows of the selected tables, and what went wrong with some of them.
+#[derive(Debug, Default)]
+pub struct TableRead {
+    pub sockets: Vec<Socket>,
+    pub errors: Vec<TableError>,
+    pub warnings: Vec<String>,
+}
+
+/// The kernel's socket tables of one OS.
+trait SocketSource: Send {
+    /// The sockets of the selected tables; a table that fails is reported, not fatal.
+    fn read(&mut self, selection: Selection) -> TableRead;
+    /// Established TCP connections (local and remote end), for counting per listener.
+    fn established(&mut self, selection: Selection) -> Result<Vec<Socket>, TableError>;
+    fn ephemeral_range(&self) -> Option<PortRange>;
+}
+
+/// Who holds which socket.
+trait OwnerSource: Send {
+    fn resolve(&mut self, sockets: &[Socket]) -> Owners;
+}
+
+/// Facts about the holding processes.
+trait ProcessSource: Send {
+    fn refresh(&mut self, pids: &BTreeSet<u32>, users: &mut UserNames) -> BTreeMap<u32, Process>;
+}
+
+/// What the owner source learned about the holders of a set of sockets.
+#[derive(Debug, Default)]
+struct Owners {
+    by_inode: HashMap<u64, Vec<u32>>,
+    /// Why some holders may be invisible; None when every process could be read.
+    blindness: Option<HiddenReason>,
+    /// The uids of the processes that could not be read, when they can be known.
+    hidden_uids: Option<BTreeSet<u32>>,
+    unreadable_pids: Vec<u32>,
+}
+
+impl Owners {
+    fn may_hide_uid(&self, uid: Option<u32>) -> bool {
+        self.blindness.is_some()
+            && match (&self.hidden_uids, uid) {
+                (Some(uids), Some(uid)) => uids.contains(&uid),
+                _ => true,
+            }
     }
 }
 
-/// What the OS layer learned about the holders of a set of sockets.
-pub struct Owners {
-    pub by_inode: HashMap<u64, Vec<u32>>,
-    /// What to say for a socket that has an inode but no holder we could see.
-    pub unowned: Owner,
-    pub unreadable_pids: Vec<u32>,
-}
-
-/// The sockets `keep` accepts, without looking up owners: cheap, for polling a port. Needs no
-/// Collector: there is no process state to keep.
-pub fn sockets(
-    tables: Tables,
-    keep: &dyn Fn(&Socket) -> bool,
-) -> Result<Vec<Socket>, CollectError> {
-    let mut sockets = os::socket_table(tables)?;
-    sockets.retain(|socket| keep(socket));
-    Ok(sockets)
-}
-
-/// Long-lived, so the live view reuses its process cache between refreshes.
+/// Long-lived, so the live view reuses its caches between refreshes.
 pub struct Collector {
-    facts: procinfo::ProcessFacts,
-    owners: os::OwnerIndex,
+    sockets: Box<dyn SocketSource>,
+    owners: Box<dyn OwnerSource>,
+    processes: Box<dyn ProcessSource>,
+    users: UserNames,
+    host: SafeText,
 }
 
 impl Default for Collector {
@@ -95,23 +103,45 @@ impl Default for Collector {
 }
 
 impl Collector {
+    /// The sources of this OS, for the current network namespace.
     pub fn new() -> Self {
+        #[cfg(target_os = "linux")]
+        let (sockets, owners, processes) = linux::sources();
+        #[cfg(not(target_os = "linux"))]
+        let (sockets, owners, processes) = other::sources();
         Collector {
-            facts: procinfo::ProcessFacts::new(),
-            owners: os::OwnerIndex::default(),
+            sockets,
+            owners,
+            processes,
+            users: UserNames::default(),
+            host: host_name(),
         }
+    }
+
+    /// The sockets `keep` accepts, without looking up owners: cheap, for polling a port.
+    pub fn sockets(
+        &mut self,
+        selection: Selection,
+        keep: &dyn Fn(&Socket) -> bool,
+    ) -> Result<TableRead, CollectError> {
+        let mut read = self.read_tables(selection)?;
+        read.sockets.retain(|socket| keep(socket));
+        Ok(read)
     }
 
     /// Reads the tables, keeps the sockets `keep` accepts, and looks up only their holders.
     pub fn collect(
         &mut self,
-        tables: Tables,
+        request: &Request,
         keep: &dyn Fn(&Socket) -> bool,
     ) -> Result<Snapshot, CollectError> {
         let taken_at = SystemTime::now();
-        let mut sockets = os::socket_table(tables)?;
-        sockets.retain(|socket| keep(socket));
-        let owners = os::find_owners(&mut self.owners, &sockets);
+        let TableRead {
+            mut sockets,
+            errors,
+            mut warnings,
+        } = self.sockets(request.selection, keep)?;
+        let owners = self.owners.resolve(&sockets);
         for socket in &mut sockets {
             socket.owner = owner_of(socket.inode, &owners);
         }
@@ -120,34 +150,135 @@ impl Collector {
             .iter()
             .flat_map(|s| s.owner.pids().iter().copied())
             .collect();
-        let processes = self.facts.refresh(&pids);
-        let uids: BTreeSet<u32> = sockets.iter().map(|s| s.uid).collect();
-        let connections = match tables.connections {
-            true => os::connections(tables, &sockets)?,
+        let processes = self.processes.refresh(&pids, &mut self.users);
+        for socket in &mut sockets {
+            socket.owner = settle_owner(socket, &processes, &owners);
+        }
+        let connections = match request.connections {
+            true => self.connections(request.selection, &sockets, &mut warnings),
             false => BTreeMap::new(),
         };
+        let uids: BTreeSet<u32> = sockets.iter().filter_map(|s| s.uid).collect();
+        let users = uids
+            .into_iter()
+            .filter_map(|uid| Some((uid, self.users.name(uid)?)))
+            .collect();
+        warnings.append(&mut self.users.failures);
         Ok(Snapshot {
             taken_at,
+            host: self.host.clone(),
             sockets,
-            users: self.facts.user_names(uids),
             processes,
+            users,
             connections,
-            ephemeral: os::ephemeral_range(),
+            ephemeral: self.sockets.ephemeral_range(),
             visibility: Visibility {
                 unreadable_pids: owners.unreadable_pids,
             },
-            warnings: Vec::new(),
+            table_errors: errors,
+            warnings,
         })
     }
+
+    fn read_tables(&mut self, selection: Selection) -> Result<TableRead, CollectError> {
+        let read = self.sockets.read(selection);
+        let wanted = [selection.tcp, selection.udp]
+            .iter()
+            .filter(|&&on| on)
+            .count()
+            * [selection.ipv4, selection.ipv6]
+                .iter()
+                .filter(|&&on| on)
+                .count();
+        if read.errors.len() >= wanted && wanted > 0 {
+            return Err(CollectError::NoTable(read.errors));
+        }
+        Ok(read)
+    }
+
+    fn connections(
+        &mut self,
+        selection: Selection,
+        listeners: &[Socket],
+        warnings: &mut Vec<String>,
+    ) -> BTreeMap<u64, Connections> {
+        match self.sockets.established(selection) {
+            Ok(rows) => count_connections(&rows, listeners),
+            Err(error) => {
+                warnings.push(format!("{}; connections are not counted", error.message));
+                BTreeMap::new()
+            }
+        }
+    }
+}
+
+/// Each established TCP connection counts for the listener that accepted it: the most specific
+/// listener on its local port that takes its local address (exact address, then the family's
+/// wildcard, then a dual-stack `[::]`).
+fn count_connections(rows: &[Socket], listeners: &[Socket]) -> BTreeMap<u64, Connections> {
+    let mut by_port: HashMap<u16, Vec<&Socket>> = HashMap::new();
+    for listener in listeners
+        .iter()
+        .filter(|s| s.proto == Proto::Tcp && s.is_listener())
+    {
+        by_port.entry(listener.port).or_default().push(listener);
+    }
+    let mut counts: BTreeMap<u64, Connections> = BTreeMap::new();
+    for row in rows {
+        let Some(candidates) = by_port.get(&row.port) else {
+            continue;
+        };
+        let best = candidates
+            .iter()
+            .filter_map(|l| Some((l.accepts(&row.local_addr)?, l.inode)))
+            .max_by_key(|&(rank, _)| rank);
+        if let Some((_, inode)) = best {
+            let entry = counts.entry(inode).or_default();
+            entry.count += 1;
+            if let (Some(peer), true) = (row.remote, entry.peers.len() < PEERS_KEPT) {
+                entry.peers.push(peer);
+            }
+        }
+    }
+    counts
 }
 
 fn owner_of(inode: u64, owners: &Owners) -> Owner {
     if inode == 0 {
         return Owner::None(NoneReason::KernelHeld);
     }
-    match owners.by_inode.get(&inode) {
-        Some(pids) => Owner::Known(pids.clone()),
-        None => owners.unowned.clone(),
+    match (owners.by_inode.get(&inode), owners.blindness) {
+        (Some(pids), _) => Owner::Known(pids.clone()),
+        (None, Some(reason)) => Owner::Hidden(reason),
+        (None, None) => Owner::None(NoneReason::NoHolder),
+    }
+}
+
+/// After the process facts: a holder that exited during the scan is dropped, and a holder set
+/// that may miss someone is marked partial. The socket's uid is that of the process that made
+/// it; when no visible holder runs as that uid and a process we could not read might, the
+/// holder that made it may be hidden (a root master whose workers run as nobody).
+fn settle_owner(socket: &Socket, processes: &BTreeMap<u32, Process>, owners: &Owners) -> Owner {
+    let Owner::Known(pids) = &socket.owner else {
+        return socket.owner.clone();
+    };
+    let alive: Vec<u32> = pids
+        .iter()
+        .copied()
+        .filter(|pid| processes.contains_key(pid))
+        .collect();
+    if alive.is_empty() {
+        return Owner::None(NoneReason::HolderExited);
+    }
+    let creator_seen = socket.uid.is_none()
+        || alive
+            .iter()
+            .any(|pid| processes.get(pid).and_then(|p| p.uid) == socket.uid);
+    match owners.blindness {
+        Some(reason) if !creator_seen && owners.may_hide_uid(socket.uid) => {
+            Owner::Partial(alive, reason)
+        }
+        _ => Owner::Known(alive),
     }
 }
 
@@ -173,4 +304,77 @@ fn sort_sockets(sockets: &mut [Socket]) {
                 b.inode,
             ))
     });
+}
+
+#[cfg(unix)]
+fn host_name() -> SafeText {
+    let name = nix_hostname();
+    SafeText::from_bytes(&name)
+}
+
+#[cfg(target_os = "linux")]
+fn nix_hostname() -> Vec<u8> {
+    rustix::system::uname().nodename().to_bytes().to_vec()
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn nix_hostname() -> Vec<u8> {
+    sysinfo::System::host_name()
+        .unwrap_or_else(|| "localhost".into())
+        .into_bytes()
+}
+
+#[cfg(not(unix))]
+fn host_name() -> SafeText {
+    SafeText::new(&sysinfo::System::host_name().unwrap_or_else(|| "localhost".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Family, SockState};
+    use std::net::IpAddr;
+
+    fn tcp(addr: &str, port: u16, state: SockState, inode: u64, v6only: Option<bool>) -> Socket {
+        let local_addr: IpAddr = addr.parse().expect("address");
+        Socket {
+            proto: Proto::Tcp,
+            family: Family::of(&local_addr),
+            local_addr,
+            port,
+            remote: Some(("192.0.2.1".parse().expect("address"), 40000)),
+            state,
+            inode,
+            uid: Some(0),
+            v6only,
+            owner: Owner::None(NoneReason::NoHolder),
+        }
+    }
+
+    #[test]
+    fn connections_count_for_the_listener_that_takes_them() {
+        let listeners = [
+            tcp("::1", 6379, SockState::Listen, 1, Some(true)),
+            tcp("127.0.0.1", 6379, SockState::Listen, 2, None),
+            tcp("::", 8080, SockState::Listen, 3, Some(false)),
+            tcp("0.0.0.0", 9000, SockState::Listen, 4, None),
+            tcp("::", 9000, SockState::Listen, 5, Some(true)),
+        ];
+        let rows = [
+            tcp("127.0.0.1", 6379, SockState::Established, 0, None),
+            tcp("127.0.0.1", 6379, SockState::Established, 0, None),
+            tcp("::1", 6379, SockState::Established, 0, None),
+            tcp("::ffff:10.0.0.1", 8080, SockState::Established, 0, None),
+            tcp("10.0.0.1", 8080, SockState::Established, 0, None),
+            tcp("10.0.0.1", 9000, SockState::Established, 0, None),
+            tcp("fe80::1", 9000, SockState::Established, 0, None),
+            tcp("10.0.0.1", 5555, SockState::Established, 0, None),
+        ];
+        let counts = count_connections(&rows, &listeners);
+        let count = |inode: u64| counts.get(&inode).map_or(0, |c| c.count);
+        assert_eq!(
+            [count(1), count(2), count(3), count(4), count(5)],
+            [1, 2, 2, 1, 1]
+        );
+    }
 }

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-pub use ports::{Exposure, PortRange, RangeGroup};
+pub use ports::{Exposure, PORT_FORMS, PortRange, PortSpec, RangeGroup};
 pub use text::SafeText;
 
 /// Transport protocol: TCP/80 and UDP/80 are different sockets.
@@ -48,6 +48,79 @@ impl Family {
         } else {
             Family::Ipv6
         }
+    }
+}
+
+/// Which sockets are wanted: protocols, families, and listeners only or every state. The CLI,
+/// the collector (which tables to dump) and the live view's toggles all speak this one type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Selection {
+    pub tcp: bool,
+    pub udp: bool,
+    pub ipv4: bool,
+    pub ipv6: bool,
+    /// Every state (connections, TIME_WAIT, …), not only listeners.
+    pub all_states: bool,
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Selection::LISTENERS
+    }
+}
+
+impl Selection {
+    /// Every listener of both protocols and families.
+    pub const LISTENERS: Selection = Selection {
+        tcp: true,
+        udp: true,
+        ipv4: true,
+        ipv6: true,
+        all_states: false,
+    };
+
+    pub fn has_proto(&self, proto: Proto) -> bool {
+        match proto {
+            Proto::Tcp => self.tcp,
+            Proto::Udp => self.udp,
+        }
+    }
+
+    pub fn has_family(&self, family: Family) -> bool {
+        match family {
+            Family::Ipv4 => self.ipv4,
+            Family::Ipv6 => self.ipv6,
+        }
+    }
+
+    /// Protocol, family and state all wanted.
+    pub fn keeps(&self, socket: &Socket) -> bool {
+        self.has_proto(socket.proto)
+            && self.has_family(socket.family)
+            && (self.all_states || socket.is_listener())
+    }
+
+    /// Both protocols and both families: nothing narrowed.
+    pub fn is_whole(&self) -> bool {
+        self.tcp && self.udp && self.ipv4 && self.ipv6
+    }
+
+    /// The protocols and families shown, such as `tcp v4`, when narrowed.
+    pub fn narrowed_label(&self) -> Option<String> {
+        if self.is_whole() {
+            return None;
+        }
+        let names: Vec<&str> = [
+            (self.tcp, "tcp"),
+            (self.udp, "udp"),
+            (self.ipv4, "v4"),
+            (self.ipv6, "v6"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect();
+        Some(names.join(" "))
     }
 }
 
@@ -103,21 +176,28 @@ impl SockState {
     }
 }
 
-/// Why nobody is named as the holder of a socket. `Hidden` means "in use, owner not visible to
-/// us"; it is never reported as free.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Why some or all holders of a socket cannot be named. `Hidden` means "in use, owner not visible
+/// to us"; it is never reported as free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HiddenReason {
     /// Not root: other users' /proc/<pid>/fd cannot be read.
     NotRoot,
+    /// Our own processes that are not dumpable (setuid, or prctl(PR_SET_DUMPABLE, 0)): their fd
+    /// tables need root even though they run as us.
+    NonDumpable,
     /// Root, but without CAP_SYS_PTRACE (e.g. in a container), so some fd tables are unreadable.
     NoPtraceCap,
+    /// Root inside a user namespace: processes owned outside it cannot be inspected.
+    UserNamespace,
     /// /proc is mounted with hidepid: other users' processes are not listed at all.
     HidePid,
     /// portscope runs in a child PID namespace; holders outside it are invisible.
     OtherPidNamespace,
     /// /proc is missing or unreadable, so no owner could be looked up.
     NoProc,
-    /// Some processes' fd tables could not be read (e.g. non-dumpable processes).
+    /// portscope ran out of file descriptors (or memory) while reading /proc.
+    OutOfFds,
+    /// Some processes' fd tables could not be read even as root (an LSM, or a kernel refusal).
     Unreadable,
 }
 
@@ -127,8 +207,14 @@ impl HiddenReason {
             HiddenReason::NotRoot => {
                 "not root: other users' processes cannot be inspected (run with sudo)"
             }
+            HiddenReason::NonDumpable => {
+                "some of your own processes are not dumpable (setuid or PR_SET_DUMPABLE): their file descriptors need root to read"
+            }
             HiddenReason::NoPtraceCap => {
                 "root without CAP_SYS_PTRACE: some processes cannot be inspected"
+            }
+            HiddenReason::UserNamespace => {
+                "root only inside a user namespace: processes outside it cannot be inspected"
             }
             HiddenReason::HidePid => {
                 "/proc is mounted with hidepid: other users' processes are invisible (run with sudo)"
@@ -138,6 +224,9 @@ impl HiddenReason {
             }
             HiddenReason::NoProc => {
                 "/proc is not mounted or unreadable: owners cannot be looked up"
+            }
+            HiddenReason::OutOfFds => {
+                "portscope ran out of file descriptors reading /proc (raise ulimit -n)"
             }
             HiddenReason::Unreadable => {
                 "some processes' file descriptors could not be read: the holder may be one of them"
@@ -154,6 +243,8 @@ pub enum NoneReason {
     /// No process in this PID namespace holds the fd: in flight over a unix socket, or held by a
     /// process in another PID namespace that shares this network namespace.
     NoHolder,
+    /// Its holders exited while portscope was reading them.
+    HolderExited,
 }
 
 impl NoneReason {
@@ -163,6 +254,7 @@ impl NoneReason {
             NoneReason::NoHolder => {
                 "no visible process holds it (in flight over a unix socket, or held from another PID namespace)"
             }
+            NoneReason::HolderExited => "its holder exited while portscope was reading it",
         }
     }
 }
@@ -172,6 +264,9 @@ impl NoneReason {
 pub enum Owner {
     /// Every process holding an fd to the socket, sorted by pid.
     Known(Vec<u32>),
+    /// These processes hold it, but others may too: some fd tables could not be read and none
+    /// of the visible holders has the socket's uid.
+    Partial(Vec<u32>, HiddenReason),
     Hidden(HiddenReason),
     None(NoneReason),
 }
@@ -179,7 +274,7 @@ pub enum Owner {
 impl Owner {
     pub fn pids(&self) -> &[u32] {
         match self {
-            Owner::Known(pids) => pids,
+            Owner::Known(pids) | Owner::Partial(pids, _) => pids,
             _ => &[],
         }
     }
@@ -187,15 +282,24 @@ impl Owner {
     pub fn kind(&self) -> &'static str {
         match self {
             Owner::Known(_) => "known",
+            Owner::Partial(..) => "partial",
             Owner::Hidden(_) => "hidden",
             Owner::None(_) => "none",
+        }
+    }
+
+    /// Why holders are missing, if any may be.
+    pub fn hidden_reason(&self) -> Option<HiddenReason> {
+        match self {
+            Owner::Partial(_, reason) | Owner::Hidden(reason) => Some(*reason),
+            _ => None,
         }
     }
 
     pub fn reason(&self) -> Option<&'static str> {
         match self {
             Owner::Known(_) => None,
-            Owner::Hidden(r) => Some(r.describe()),
+            Owner::Partial(_, r) | Owner::Hidden(r) => Some(r.describe()),
             Owner::None(r) => Some(r.describe()),
         }
     }
@@ -212,7 +316,10 @@ pub struct Socket {
     pub remote: Option<(IpAddr, u16)>,
     pub state: SockState,
     pub inode: u64,
-    pub uid: u32,
+    /// The uid of the process that made the socket (None where the OS does not say).
+    pub uid: Option<u32>,
+    /// For an IPv6 socket: IPV6_V6ONLY (false: `[::]` also takes IPv4). None when unknown.
+    pub v6only: Option<bool>,
     pub owner: Owner,
 }
 
@@ -220,6 +327,24 @@ impl Socket {
     /// A TCP socket in LISTEN or a UDP socket that is bound and not connected.
     pub fn is_listener(&self) -> bool {
         matches!(self.state, SockState::Listen | SockState::Unconn)
+    }
+
+    /// How well this listener matches traffic to `local` on its port: Some(2) for its exact
+    /// address, Some(1) as the wildcard of that family, Some(0) as a dual-stack `[::]` taking
+    /// IPv4; None when it does not take it. The most specific listener wins, as in the kernel.
+    pub fn accepts(&self, local: &IpAddr) -> Option<u8> {
+        let (mine, theirs) = (ports::canonical(&self.local_addr), ports::canonical(local));
+        if mine == theirs {
+            return Some(2);
+        }
+        match (mine, theirs) {
+            (IpAddr::V4(a), IpAddr::V4(_)) if a.is_unspecified() => Some(1),
+            (IpAddr::V6(a), IpAddr::V6(_)) if a.is_unspecified() => Some(1),
+            (IpAddr::V6(a), IpAddr::V4(_)) if a.is_unspecified() && self.v6only != Some(true) => {
+                Some(0)
+            }
+            _ => None,
+        }
     }
 
     pub fn range(&self) -> RangeGroup {
@@ -252,11 +377,21 @@ pub fn endpoint(addr: &IpAddr, port: u16) -> String {
 }
 
 /// Facts about one process that holds at least one socket in the snapshot.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Process {
     pub pid: u32,
+    /// What makes this process *this* process: its start time in clock ticks since boot. A
+    /// reused pid gets a new one; 0 when unknown.
+    pub start_ticks: u64,
+    /// The name to show: the kernel's `comm`, or the program's full name when `comm` is that
+    /// name cut at 15 bytes (`systemd-resolve` → `systemd-resolved`).
     pub name: SafeText,
+    /// The kernel's `comm`, as set by exec or `prctl(PR_SET_NAME)`.
+    pub comm: SafeText,
     pub cmdline: Vec<SafeText>,
+    /// The command line was longer than what portscope reads (see `CMDLINE_CAP`); its whole
+    /// length in bytes when the kernel tells.
+    pub cmdline_cut: Option<Option<u64>>,
     pub exe: Option<SafeText>,
     pub cwd: Option<SafeText>,
     pub uid: Option<u32>,
@@ -267,6 +402,9 @@ pub struct Process {
     pub start_time: Option<u64>,
 }
 
+/// How much of a command line is read and kept: more than any output shows.
+pub const CMDLINE_CAP: usize = 4096;
+
 impl Process {
     /// The command line joined by spaces, or the name when there is none (kernel threads).
     pub fn command(&self) -> String {
@@ -274,7 +412,13 @@ impl Process {
             return format!("[{}]", self.name);
         }
         let parts: Vec<&str> = self.cmdline.iter().map(SafeText::as_str).collect();
-        parts.join(" ")
+        let mut command = parts.join(" ");
+        match self.cmdline_cut {
+            Some(Some(total)) => command.push_str(&format!(" … ({total} bytes in all)")),
+            Some(None) => command.push_str(" …"),
+            None => {}
+        }
+        command
     }
 
     /// Like [`Process::command`], with the program's directory left out
@@ -296,7 +440,7 @@ impl Process {
     }
 }
 
-/// Established TCP connections to one local port.
+/// Established TCP connections accepted by one listening socket.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Connections {
     pub count: usize,
@@ -314,25 +458,40 @@ pub struct Visibility {
     pub unreadable_pids: Vec<u32>,
 }
 
+/// A kernel table that could not be read: its sockets are missing from the snapshot, so no
+/// port in it may be called free.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableError {
+    pub proto: Proto,
+    pub family: Family,
+    /// One line naming the table and the OS error.
+    pub message: String,
+}
+
 /// One immutable picture of the host's sockets. Every front end reads only this.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     pub taken_at: SystemTime,
+    /// This host's name, sanitized.
+    pub host: SafeText,
     pub sockets: Vec<Socket>,
     pub processes: BTreeMap<u32, Process>,
-    /// Socket uid → user name, for sockets whose owner is hidden.
+    /// Socket uid → user name, for every socket uid that has a name.
     pub users: BTreeMap<u32, SafeText>,
-    /// Established TCP connections by local port, for listening ports (live view only).
-    pub connections: BTreeMap<u16, Connections>,
+    /// Established TCP connections by listening socket (its inode), for the live view.
+    pub connections: BTreeMap<u64, Connections>,
     /// This OS's own ephemeral port range, when known.
     pub ephemeral: Option<PortRange>,
     pub visibility: Visibility,
+    /// Tables that could not be read (the snapshot holds the others).
+    pub table_errors: Vec<TableError>,
+    /// Other things the user should know about this snapshot, one line each.
     pub warnings: Vec<String>,
 }
 
 impl Snapshot {
-    pub fn user_name(&self, uid: u32) -> Option<&SafeText> {
-        self.users.get(&uid)
+    pub fn user_name(&self, uid: Option<u32>) -> Option<&SafeText> {
+        self.users.get(&uid?)
     }
 
     pub fn holders<'a>(&'a self, socket: &'a Socket) -> impl Iterator<Item = &'a Process> + 'a {
@@ -343,8 +502,33 @@ impl Snapshot {
             .filter_map(|pid| self.processes.get(pid))
     }
 
+    /// The holder a row names: the one heading the process tree of the holders (the parent of
+    /// the others, as a prefork master is of its workers); among several such, the oldest.
+    pub fn lead_holder<'a>(&'a self, socket: &'a Socket) -> Option<&'a Process> {
+        let pids = socket.owner.pids();
+        let is_root = |p: &&Process| p.ppid.is_none_or(|ppid| !pids.contains(&ppid));
+        self.holders(socket)
+            .filter(is_root)
+            .min_by_key(|p| (p.start_time.unwrap_or(u64::MAX), p.start_ticks, p.pid))
+    }
+
+    /// The holders with the lead first, then the others by pid.
+    pub fn holders_lead_first<'a>(&'a self, socket: &'a Socket) -> Vec<&'a Process> {
+        let lead = self.lead_holder(socket).map(|p| p.pid);
+        let mut holders: Vec<&Process> = self.holders(socket).collect();
+        holders.sort_by_key(|p| (Some(p.pid) != lead, p.pid));
+        holders
+    }
+
     pub fn in_ephemeral(&self, port: u16) -> bool {
         self.ephemeral.is_some_and(|r| r.contains(port))
+    }
+
+    /// Was the table this socket would be in unreadable?
+    pub fn table_failed(&self, proto: Proto, family: Family) -> Option<&TableError> {
+        self.table_errors
+            .iter()
+            .find(|e| e.proto == proto && e.family == family)
     }
 
     /// Names a few of the processes we could not inspect, e.g. ` (unreadable: pid 1)`.
@@ -358,20 +542,39 @@ impl Snapshot {
         format!(" (unreadable: {noun} {})", list.join(", "))
     }
 
-    /// One line per reason, counting the sockets whose owner is hidden or absent.
+    /// One line per reason, counting the sockets whose owner is hidden or may be incomplete.
     pub fn owner_summary(&self) -> Vec<String> {
-        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+        let mut hidden: BTreeMap<HiddenReason, usize> = BTreeMap::new();
+        let mut partial: BTreeMap<HiddenReason, usize> = BTreeMap::new();
         for socket in &self.sockets {
-            if let Owner::Hidden(reason) = socket.owner {
-                *counts.entry(reason.describe()).or_default() += 1;
+            match socket.owner {
+                Owner::Hidden(reason) => *hidden.entry(reason).or_default() += 1,
+                Owner::Partial(_, reason) => *partial.entry(reason).or_default() += 1,
+                _ => {}
             }
         }
-        counts
-            .into_iter()
-            .map(|(why, n)| {
-                let noun = if n == 1 { "socket has" } else { "sockets have" };
-                format!("{n} {noun} a hidden owner: {why}{}", self.unreadable_note())
-            })
+        let note = self.unreadable_note();
+        let hidden = hidden.into_iter().map(|(why, n)| {
+            let noun = if n == 1 { "socket has" } else { "sockets have" };
+            format!("{n} {noun} a hidden owner: {}{note}", why.describe())
+        });
+        let partial = partial.into_iter().map(|(why, n)| {
+            let noun = if n == 1 { "socket" } else { "sockets" };
+            format!(
+                "{n} {noun} may have more holders than shown: {}{note}",
+                why.describe()
+            )
+        });
+        hidden.chain(partial).collect()
+    }
+
+    /// Every warning line: unreadable tables, collection notes, hidden owners.
+    pub fn notes(&self) -> Vec<String> {
+        self.table_errors
+            .iter()
+            .map(|e| format!("{}; its sockets are not shown", e.message))
+            .chain(self.warnings.iter().cloned())
+            .chain(self.owner_summary())
             .collect()
     }
 }

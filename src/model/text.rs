@@ -18,6 +18,10 @@ impl SafeText {
         SafeText(sanitize::sanitize_os(s))
     }
 
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        SafeText(sanitize::sanitize_bytes(bytes))
+    }
+
     pub fn from_path(p: &Path) -> Self {
         SafeText(sanitize::sanitize_path(p))
     }

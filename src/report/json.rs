@@ -1,4 +1,4 @@
-//! `--json`: one JSON document, schema version 1 (documented in README.md).
+//! `--format json`: one JSON document, schema version 1 (documented in README.md).
 //!
 //! Strings from the OS are already sanitized (`SafeText`), so a consumer that prints a field
 //! raw cannot be attacked through it either.
@@ -7,43 +7,101 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::rfc3339;
+use crate::filter::HolderFilter;
 use crate::model::{
     Exposure, Family, PortRange, Process, Proto, RangeGroup, SafeText, Snapshot, SockState, Socket,
+    TableError,
 };
+use crate::present::{rfc3339_at, rfc3339_or_null};
+use crate::query::{Answer, Verdict};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Serialize)]
 struct Document<'a> {
     version: u32,
-    taken_at: String,
+    host: &'a SafeText,
+    taken_at: Option<String>,
     ephemeral_range: Option<PortRange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     query: Option<&'a [QueryEntry]>,
     sockets: Sockets<'a>,
+    unreadable_tables: Vec<JsonTableError<'a>>,
     warnings: Vec<String>,
 }
 
-/// One asked-for port spec and whether anything holds it.
+#[derive(Serialize)]
+struct JsonTableError<'a> {
+    proto: Proto,
+    family: Family,
+    message: &'a str,
+}
+
+/// One asked-for port spec and whether it is in use.
 #[derive(Serialize)]
 pub struct QueryEntry {
     pub spec: String,
-    /// A listener holds the port.
+    /// `held` (a listener), `connections` (no listener, but a bind would fail), `free`, or
+    /// `unknown` (a table it needs could not be read).
+    pub verdict: &'static str,
+    /// The port is in use (`held` or `connections`).
     pub held: bool,
     pub sockets: usize,
     /// Connections or TIME_WAIT sockets using the port locally when nothing listens on it.
     pub other_sockets: usize,
+    /// Listeners on the same port number of a protocol or family not asked about.
+    pub not_asked: Vec<NotAsked>,
+    /// Holders of the asked sockets that `--pid`, `--user` or `--process` left out.
+    pub holders_left_out: Vec<u32>,
 }
 
-impl From<&crate::query::Answer<'_>> for QueryEntry {
-    fn from(answer: &crate::query::Answer<'_>) -> Self {
+#[derive(Serialize)]
+pub struct NotAsked {
+    pub proto: Proto,
+    pub family: Family,
+    pub local_addr: String,
+    pub port: u16,
+    pub pids: Vec<u32>,
+}
+
+impl QueryEntry {
+    pub fn new(snapshot: &Snapshot, answer: &Answer<'_>, holders: &HolderFilter) -> Self {
+        let verdict = answer.verdict();
+        let mut left_out: Vec<u32> = answer
+            .sockets
+            .iter()
+            .flat_map(|s| holders.left_out(snapshot, s).map(|p| p.pid))
+            .collect();
+        left_out.sort_unstable();
+        left_out.dedup();
         QueryEntry {
             spec: answer.spec.to_string(),
-            held: answer.held(),
+            verdict: verdict_name(verdict),
+            held: verdict.in_use(),
             sockets: answer.sockets.len(),
-            other_sockets: answer.others,
+            other_sockets: answer.others.len(),
+            not_asked: answer
+                .not_asked
+                .iter()
+                .map(|s| NotAsked {
+                    proto: s.proto,
+                    family: s.family,
+                    local_addr: s.local_addr.to_string(),
+                    port: s.port,
+                    pids: s.owner.pids().to_vec(),
+                })
+                .collect(),
+            holders_left_out: left_out,
         }
+    }
+}
+
+pub fn verdict_name(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Held => "held",
+        Verdict::UsedByConnections => "connections",
+        Verdict::Free => "free",
+        Verdict::Unknown => "unknown",
     }
 }
 
@@ -57,12 +115,13 @@ struct JsonSocket<'a> {
     remote_addr: Option<String>,
     remote_port: Option<u16>,
     range: RangeGroup,
-    ephemeral: bool,
+    ephemeral: Option<bool>,
     service: Option<&'static str>,
     hint: Option<&'static str>,
     exposure: Exposure,
+    v6only: Option<bool>,
     inode: u64,
-    uid: u32,
+    uid: Option<u32>,
     user: Option<&'a SafeText>,
     owner: &'static str,
     owner_reason: Option<&'static str>,
@@ -70,10 +129,15 @@ struct JsonSocket<'a> {
 }
 
 #[derive(Serialize)]
-struct JsonProcess<'a> {
+pub struct JsonProcess<'a> {
     pid: u32,
     name: &'a SafeText,
+    comm: &'a SafeText,
     cmdline: &'a [SafeText],
+    /// The command line was longer than what portscope reads.
+    cmdline_truncated: bool,
+    /// Its whole length in bytes, when the kernel tells.
+    cmdline_bytes: Option<u64>,
     exe: Option<&'a SafeText>,
     cwd: Option<&'a SafeText>,
     uid: Option<u32>,
@@ -88,22 +152,26 @@ pub fn write_json(
     snapshot: &Snapshot,
     query: Option<&[QueryEntry]>,
 ) -> io::Result<()> {
-    let taken_at = humantime::format_rfc3339_seconds(snapshot.taken_at).to_string();
     let document = Document {
         version: SCHEMA_VERSION,
-        taken_at,
+        host: &snapshot.host,
+        taken_at: rfc3339_at(snapshot.taken_at),
         ephemeral_range: snapshot.ephemeral,
         query,
         sockets: Sockets(snapshot),
-        warnings: snapshot
-            .warnings
-            .iter()
-            .cloned()
-            .chain(snapshot.owner_summary())
-            .collect(),
+        unreadable_tables: snapshot.table_errors.iter().map(table_error).collect(),
+        warnings: snapshot.notes(),
     };
     serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::from)?;
     writeln!(out)
+}
+
+fn table_error(error: &TableError) -> JsonTableError<'_> {
+    JsonTableError {
+        proto: error.proto,
+        family: error.family,
+        message: &error.message,
+    }
 }
 
 /// The socket array, serialized one element at a time: with 200,000 sockets, building the
@@ -127,30 +195,38 @@ fn socket<'a>(snapshot: &'a Snapshot, socket: &'a Socket) -> JsonSocket<'a> {
         remote_addr: socket.remote.map(|(addr, _)| addr.to_string()),
         remote_port: socket.remote.map(|(_, port)| port),
         range: socket.range(),
-        ephemeral: snapshot.in_ephemeral(socket.port),
+        ephemeral: snapshot.ephemeral.map(|r| r.contains(socket.port)),
         service: socket.service(),
         hint: socket.hint(),
         exposure: socket.exposure(),
+        v6only: socket.v6only,
         inode: socket.inode,
         uid: socket.uid,
         user: snapshot.user_name(socket.uid),
         owner: socket.owner.kind(),
         owner_reason: socket.owner.reason(),
-        processes: snapshot.holders(socket).map(process).collect(),
+        processes: snapshot
+            .holders_lead_first(socket)
+            .into_iter()
+            .map(process)
+            .collect(),
     }
 }
 
-fn process(process: &Process) -> JsonProcess<'_> {
+pub fn process(process: &Process) -> JsonProcess<'_> {
     JsonProcess {
         pid: process.pid,
         name: &process.name,
+        comm: &process.comm,
         cmdline: &process.cmdline,
+        cmdline_truncated: process.cmdline_cut.is_some(),
+        cmdline_bytes: process.cmdline_cut.flatten(),
         exe: process.exe.as_ref(),
         cwd: process.cwd.as_ref(),
         uid: process.uid,
         user: process.user.as_ref(),
         ppid: process.ppid,
         parent_name: process.parent_name.as_ref(),
-        start_time: process.start_time.map(rfc3339),
+        start_time: process.start_time.and_then(rfc3339_or_null),
     }
 }

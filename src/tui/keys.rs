@@ -1,12 +1,11 @@
-//! Keys as data: one table from key to command, then one `match` in `App::command`.
+//! Keys as data: one table from key to command; `App::update` then has one `match`.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-
-use super::state::FilterInput;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command {
     Quit,
+    /// Close the open pane or overlay; never quits.
     Close,
     Up,
     Down,
@@ -21,11 +20,20 @@ pub enum Command {
     Pause,
     Refresh,
     Kill,
-    ToggleTcp,
-    ToggleUdp,
-    ToggleIpv4,
-    ToggleIpv6,
+    OnlyTcp,
+    OnlyUdp,
+    OnlyIpv4,
+    OnlyIpv6,
     ToggleAll,
+}
+
+/// Keys typed while the `/` filter is open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterInput {
+    Char(char),
+    Backspace,
+    Accept,
+    Cancel,
 }
 
 const NONE: KeyModifiers = KeyModifiers::NONE;
@@ -46,6 +54,7 @@ const KEYMAP: &[(KeyCode, KeyModifiers, Command)] = &[
     (KeyCode::Char('g'), NONE, Command::Home),
     (KeyCode::End, NONE, Command::End),
     (KeyCode::Char('G'), SHIFT, Command::End),
+    (KeyCode::Char('G'), NONE, Command::End),
     (KeyCode::Enter, NONE, Command::Enter),
     (KeyCode::Char('?'), SHIFT, Command::Help),
     (KeyCode::Char('?'), NONE, Command::Help),
@@ -55,10 +64,11 @@ const KEYMAP: &[(KeyCode, KeyModifiers, Command)] = &[
     (KeyCode::Char(' '), NONE, Command::Pause),
     (KeyCode::Char('r'), NONE, Command::Refresh),
     (KeyCode::Char('K'), SHIFT, Command::Kill),
-    (KeyCode::Char('t'), NONE, Command::ToggleTcp),
-    (KeyCode::Char('u'), NONE, Command::ToggleUdp),
-    (KeyCode::Char('4'), NONE, Command::ToggleIpv4),
-    (KeyCode::Char('6'), NONE, Command::ToggleIpv6),
+    (KeyCode::Char('K'), NONE, Command::Kill),
+    (KeyCode::Char('t'), NONE, Command::OnlyTcp),
+    (KeyCode::Char('u'), NONE, Command::OnlyUdp),
+    (KeyCode::Char('4'), NONE, Command::OnlyIpv4),
+    (KeyCode::Char('6'), NONE, Command::OnlyIpv6),
     (KeyCode::Char('a'), NONE, Command::ToggleAll),
 ];
 
@@ -89,6 +99,13 @@ pub fn filter_input(key: KeyEvent) -> Option<FilterInput> {
     }
 }
 
+/// Ctrl-C quits from anywhere, even while typing a filter or answering the stop dialog.
+pub fn is_interrupt(key: KeyEvent) -> bool {
+    key.kind != KeyEventKind::Release
+        && key.code == KeyCode::Char('c')
+        && key.modifiers.contains(KeyModifiers::CONTROL)
+}
+
 /// The footer's key hints.
 pub const HINTS: &[(&str, &str)] = &[
     ("q", "quit"),
@@ -98,8 +115,8 @@ pub const HINTS: &[(&str, &str)] = &[
     ("s", "sort"),
     ("␣", "pause"),
     ("a", "all"),
-    ("t/u", "tcp/udp"),
-    ("4/6", "v4/v6"),
+    ("t/u", "only tcp/udp"),
+    ("4/6", "only v4/v6"),
     ("r", "refresh"),
     ("K", "kill"),
 ];
@@ -112,8 +129,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("Enter", "details of the listener; fold a group header"),
     ("/", "filter by port, address, process or user (Esc clears)"),
     ("s", "sort: port, process, pid, user"),
-    ("t  u", "show TCP / UDP"),
-    ("4  6", "show IPv4 / IPv6"),
+    ("t  u", "only TCP / only UDP (again: both)"),
+    ("4  6", "only IPv4 / only IPv6 (again: both)"),
     ("a", "all sockets, not only listeners"),
     ("Space", "pause / resume refreshing"),
     ("r", "refresh now"),
@@ -122,5 +139,6 @@ pub const HELP: &[(&str, &str)] = &[
         "stop the holders of the selected listener (asks first)",
     ),
     ("mouse", "wheel scrolls, click selects"),
-    ("q  Esc  Ctrl-C", "quit (Esc closes a pane first)"),
+    ("Esc", "close the pane, the help or the filter"),
+    ("q  Ctrl-C", "quit"),
 ];

@@ -1,9 +1,9 @@
 //! The live view: one event channel fed by an input thread, a signal thread and the collector
-//! thread; the main thread does `recv → update → draw`.
+//! thread; the main thread does `recv → App::update → carry out the effect → draw`.
 
+pub mod app;
 pub mod keys;
 pub mod render;
-pub mod state;
 mod terminal;
 mod worker;
 
@@ -11,43 +11,32 @@ use std::sync::mpsc::{self, Sender};
 use std::thread;
 use std::time::Duration;
 
-use crossterm::event::{self, Event as TermEvent, KeyEvent, MouseEvent, MouseEventKind};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-use signal_hook::iterator::Signals;
+use crossterm::event::{self, Event as TermEvent};
 
 use crate::filter::Filter;
-use crate::model::Snapshot;
 use crate::report::stop::sent_line;
+use crate::stop::{self, Plan, StopSignal};
+use app::{App, Effect, Event, StopWatch};
 pub use render::Theme;
-use state::{Action, App, Overlay, View};
 use worker::Request;
 
-pub enum Event {
-    Key(KeyEvent),
-    Mouse(MouseEvent),
-    Resize,
-    Snapshot(Box<Snapshot>),
-    CollectError(String),
-    Signal(i32),
+/// Why the live view ended without a normal quit.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(transparent)]
+    Terminal(#[from] std::io::Error),
+    #[error("the collector stopped: {0}")]
+    Collector(String),
 }
 
 /// Runs until the user quits; returns the exit status (128 + signal when a signal ended it).
-pub fn run(filter: Filter, interval: Duration, theme: Theme) -> std::io::Result<u8> {
+pub fn run(filter: Filter, interval: Duration, theme: Theme) -> Result<u8, LiveError> {
     let (events, inbox) = mpsc::channel();
+    let (mut term, _guard) = terminal::enter()?;
     spawn_input(events.clone());
     spawn_signals(events.clone())?;
-    let view = View {
-        tcp: filter.tables.tcp,
-        udp: filter.tables.udp,
-        ipv4: filter.tables.ipv4,
-        ipv6: filter.tables.ipv6,
-        all: filter.all,
-    };
-    let mut worker_filter = filter;
-    worker_filter.tables = view.tables();
-    let requests = worker::spawn(worker_filter, interval, events);
-    let mut app = App::new(view, interval, host_name());
-    let (mut term, _guard) = terminal::enter()?;
+    let mut app = App::new(filter.selection, interval);
+    let requests = worker::spawn(filter, interval, events.clone());
     loop {
         term.draw(|frame| render::draw(frame, &mut app, theme))?;
         let Ok(event) = inbox.recv() else {
@@ -55,43 +44,42 @@ pub fn run(filter: Filter, interval: Duration, theme: Theme) -> std::io::Result<
         };
         // Handle everything already queued before drawing again.
         for event in std::iter::once(event).chain(inbox.try_iter()) {
-            match handle(&mut app, event, &requests) {
-                Some(code) => return Ok(code),
-                None => continue,
+            let effect = app.update(event);
+            if let Some(end) = carry_out(&app, effect, &requests, &events) {
+                return end;
             }
         }
     }
 }
 
-/// Applies one event; Some(exit status) when the view should close.
-fn handle(app: &mut App, event: Event, requests: &Sender<Request>) -> Option<u8> {
-    let action = match event {
-        Event::Key(key) => on_key(app, key),
-        Event::Mouse(mouse) => on_mouse(app, mouse),
-        Event::Resize => Action::None,
-        Event::Snapshot(snapshot) => {
-            app.apply_snapshot(*snapshot);
-            Action::None
-        }
-        Event::CollectError(message) => {
-            app.apply_error(message);
-            Action::None
-        }
-        Event::Signal(signal) => return Some(128 + signal as u8),
-    };
-    let request = match action {
-        Action::None => return None,
-        Action::Quit => return Some(0),
-        Action::Refresh => Request::Refresh,
-        Action::Reconfigure(tables) => Request::Reconfigure(tables),
-        Action::Pause(paused) => Request::Pause(paused),
-        Action::PrepareStop => {
-            prepare_stop(app);
+/// Does what `update` asked; Some(result) when the view should close.
+fn carry_out(
+    app: &App,
+    effect: Effect,
+    requests: &Sender<Request>,
+    events: &Sender<Event>,
+) -> Option<Result<u8, LiveError>> {
+    let request = match effect {
+        Effect::None => return None,
+        Effect::Quit(code) => return Some(Ok(code)),
+        Effect::Fail(message) => return Some(Err(LiveError::Collector(message))),
+        Effect::Refresh => Request::Refresh,
+        Effect::Reconfigure(selection) => Request::Reconfigure(selection),
+        Effect::Pause(paused) => Request::Pause(paused),
+        Effect::PlanStop(socket) => {
+            let plan = app
+                .snapshot
+                .as_ref()
+                .map_or_else(Plan::default, |snapshot| {
+                    stop::plan(snapshot, &[&socket], &Default::default())
+                });
+            let _ = events.send(Event::StopPlanned(Box::new(plan)));
             return None;
         }
-        Action::ExecuteStop => {
-            execute_stop(app);
-            Request::Refresh
+        Effect::ExecuteStop(plan) => {
+            let (messages, watch) = execute_stop(&plan, app.generation);
+            let _ = events.send(Event::StopSent(messages, watch));
+            return None;
         }
     };
     // The worker only goes away with the process; nothing to do if it has.
@@ -99,72 +87,25 @@ fn handle(app: &mut App, event: Event, requests: &Sender<Request>) -> Option<u8>
     None
 }
 
-fn on_key(app: &mut App, key: KeyEvent) -> Action {
-    let ctrl_c = key.code == crossterm::event::KeyCode::Char('c')
-        && key
-            .modifiers
-            .contains(crossterm::event::KeyModifiers::CONTROL);
-    if ctrl_c {
-        return Action::Quit;
-    }
-    if app.overlay == Overlay::ConfirmStop {
-        let yes = matches!(key.code, crossterm::event::KeyCode::Char('y' | 'Y'));
-        return app.answer_stop(yes);
-    }
-    if app.overlay == Overlay::Filter {
-        if let Some(input) = keys::filter_input(key) {
-            app.filter_input(input);
-        }
-        return Action::None;
-    }
-    match keys::command_for(key) {
-        Some(keys::Command::Close) if !app.has_open_layer() => Action::Quit,
-        Some(command) => app.command(command),
-        None => Action::None,
-    }
-}
-
-fn on_mouse(app: &mut App, mouse: MouseEvent) -> Action {
-    match mouse.kind {
-        MouseEventKind::ScrollDown => app.move_by(3),
-        MouseEventKind::ScrollUp => app.move_by(-3),
-        MouseEventKind::Down(_) => app.click(mouse.row),
-        _ => {}
-    }
-    Action::None
-}
-
-/// Opens pidfds for every holder of the selected listener, then asks.
-fn prepare_stop(app: &mut App) {
-    let (Some(snapshot), Some(socket)) = (&app.snapshot, app.selected_socket()) else {
-        return;
-    };
-    let plan = crate::stop::plan(snapshot, &[socket]);
-    app.show_stop_plan(plan);
-}
-
 /// Signals the planned holders (each re-verified first) and watches the port for a few
 /// refreshes.
-fn execute_stop(app: &mut App) {
-    let Some(plan) = app.stop_plan.take() else {
-        return;
-    };
-    let signal = crate::stop::StopSignal::Term;
+fn execute_stop(plan: &Plan, generation: u64) -> (Vec<String>, Option<StopWatch>) {
+    let signal = StopSignal::Term;
     let messages = plan
         .targets
         .iter()
-        .map(|target| sent_line(target, signal, &crate::stop::signal(target, signal)))
+        .map(|target| sent_line(target, signal, &stop::signal(target, signal)))
         .collect();
     let watch = plan
         .targets
         .first()
         .and_then(|t| t.sockets.first())
-        .map(|s| state::StopWatch {
+        .map(|s| StopWatch {
             proto: s.proto,
             port: s.port,
-            until_generation: app.generation + 5,
+            until_generation: generation + 5,
         });
-    app.stop_sent(messages, watch);
+    (messages, watch)
 }
 
 /// Terminal input on its own thread; it blocks in `read` and dies with the process.
@@ -186,7 +127,10 @@ fn spawn_input(events: Sender<Event>) {
 
 /// SIGTERM, SIGHUP, SIGINT and SIGQUIT end the view through the normal path, so the terminal
 /// is restored.
+#[cfg(unix)]
 fn spawn_signals(events: Sender<Event>) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    use signal_hook::iterator::Signals;
     let mut signals = Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])?;
     thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
@@ -196,7 +140,8 @@ fn spawn_signals(events: Sender<Event>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn host_name() -> String {
-    let name = sysinfo::System::host_name().unwrap_or_else(|_| "localhost".into());
-    crate::model::SafeText::new(&name).to_string()
+/// Windows: Ctrl-C arrives as a key in raw mode; there are no other signals to watch.
+#[cfg(not(unix))]
+fn spawn_signals(_events: Sender<Event>) -> std::io::Result<()> {
+    Ok(())
 }

@@ -1,17 +1,21 @@
 //! The collector thread: owns the long-lived Collector, collects on a timer or on request,
-//! never two collections at once, and the latest request wins.
+//! never two collections at once, and the latest request wins. A panic here ends the view with
+//! the error shown, instead of leaving it drawing stale data.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::Event;
-use crate::collect::{Collector, Tables};
+use super::app::Event;
+use super::terminal;
+use crate::collect::{Collector, Request as Collect};
 use crate::filter::Filter;
+use crate::model::Selection;
 
 pub enum Request {
     Refresh,
-    Reconfigure(Tables),
+    Reconfigure(Selection),
     Pause(bool),
 }
 
@@ -26,14 +30,23 @@ struct Worker {
 /// Starts the thread; it ends when the request sender is dropped or the UI is gone.
 pub fn spawn(filter: Filter, interval: Duration, events: Sender<Event>) -> Sender<Request> {
     let (requests, inbox) = std::sync::mpsc::channel();
-    let mut worker = Worker {
-        collector: Collector::new(),
-        filter,
-        interval,
-        paused: false,
-        events,
-    };
-    thread::spawn(move || worker.run(&inbox));
+    thread::spawn(move || {
+        let failed = events.clone();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut worker = Worker {
+                collector: Collector::new(),
+                filter,
+                interval,
+                paused: false,
+                events,
+            };
+            worker.run(&inbox);
+        }));
+        if let Err(panic) = outcome {
+            let message = terminal::panic_message(panic.as_ref());
+            let _ = failed.send(Event::CollectorFailed(message));
+        }
+    });
     requests
 }
 
@@ -73,9 +86,8 @@ impl Worker {
     fn apply(&mut self, request: Request) -> bool {
         match request {
             Request::Refresh => true,
-            Request::Reconfigure(tables) => {
-                self.filter.tables = tables;
-                self.filter.all = !tables.listeners_only;
+            Request::Reconfigure(selection) => {
+                self.filter.selection = selection;
                 true
             }
             Request::Pause(paused) => {
@@ -88,10 +100,11 @@ impl Worker {
     /// False when the UI has gone away.
     fn collect_and_send(&mut self) -> bool {
         let filter = &self.filter;
-        let event = match self
-            .collector
-            .collect(filter.tables, &|s| filter.keep_socket(s))
-        {
+        let request = Collect {
+            selection: filter.selection,
+            connections: true,
+        };
+        let event = match self.collector.collect(&request, &|s| filter.keep_socket(s)) {
             Ok(snapshot) => Event::Snapshot(Box::new(filter.apply(snapshot))),
             Err(error) => Event::CollectError(error.to_string()),
         };

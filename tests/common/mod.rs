@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: a real socket holder (`tests/support/holder.py`)
 //! that is always cleaned up, and runners for the built `portscope` binary.
 #![allow(dead_code)]
+pub mod fixtures;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -453,4 +454,17 @@ pub fn free_port() -> u16 {
         }
     }
     panic!("no port free for both TCP and UDP after 100 tries");
+}
+
+/// The query entries' spec, held, sockets and other_sockets (the fields most tests check).
+pub fn query_summary(doc: &Value) -> Value {
+    let entries = doc["query"].as_array().cloned().unwrap_or_default();
+    let summary: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            serde_json::json!({"spec": e["spec"], "held": e["held"], "sockets": e["sockets"],
+                               "other_sockets": e["other_sockets"]})
+        })
+        .collect();
+    Value::Array(summary)
 }

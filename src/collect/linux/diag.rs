@@ -71,16 +71,30 @@ impl Request {
     }
 }
 
+/// What one table's dump returned.
+pub struct Dump {
+    pub sockets: Vec<Socket>,
+    /// False when the kernel said the table changed under every attempt: the rows are from the
+    /// last one, and may miss a socket or show one twice.
+    pub consistent: bool,
+}
+
 /// Every socket of one family and protocol that matches the request.
-pub fn dump(request: Request) -> io::Result<Vec<Socket>> {
+pub fn dump(request: Request) -> io::Result<Dump> {
     let mut sockets = Vec::new();
     for _ in 0..DUMP_ATTEMPTS {
         sockets.clear();
         if dump_once(request, &mut sockets)? {
-            break;
+            return Ok(Dump {
+                sockets,
+                consistent: true,
+            });
         }
     }
-    Ok(sockets)
+    Ok(Dump {
+        sockets,
+        consistent: false,
+    })
 }
 
 /// Returns false when the kernel said the table changed under the dump.
@@ -140,11 +154,21 @@ fn read_messages(
         }
         match message.message_type() {
             SOCK_DIAG_BY_FAMILY => {
-                let row = InetResponseBuffer::new_checked(message.payload()).map_err(invalid)?;
+                let payload = message.payload();
+                let row = InetResponseBuffer::new_checked(payload).map_err(invalid)?;
                 let header = InetResponseHeader::parse(&row).map_err(invalid)?;
-                sockets.push(to_socket(&header, request.proto));
+                let mut socket = to_socket(&header, request.proto);
+                if socket.family == Family::Ipv6 {
+                    socket.v6only = v6only(payload.get(ROW_HEADER..).unwrap_or_default());
+                }
+                sockets.push(socket);
             }
-            NLMSG_DONE => return Ok(true),
+            // A dump the kernel could not do (no diag handler for the protocol: -ENOENT) ends
+            // with NLMSG_DONE carrying the negative errno, not with NLMSG_ERROR.
+            NLMSG_DONE => match errno_of(message.payload()) {
+                Some(code) if code < 0 => return Err(io::Error::from_raw_os_error(-code)),
+                _ => return Ok(true),
+            },
             NLMSG_ERROR => return Err(netlink_error(message.payload())),
             _ => {}
         }
@@ -157,16 +181,40 @@ fn read_messages(
     Ok(false)
 }
 
-/// NLMSG_ERROR carries a negative errno first.
-fn netlink_error(payload: &[u8]) -> io::Error {
-    let code = payload
+/// NLMSG_ERROR (and an NLMSG_DONE that failed) carries a negative errno first.
+fn errno_of(payload: &[u8]) -> Option<i32> {
+    payload
         .get(..4)
         .and_then(|b| b.try_into().ok())
-        .map_or(0, i32::from_ne_bytes);
-    match code {
-        0 => io::Error::other("netlink error without a code"),
-        code => io::Error::from_raw_os_error(-code),
+        .map(i32::from_ne_bytes)
+}
+
+fn netlink_error(payload: &[u8]) -> io::Error {
+    match errno_of(payload) {
+        None | Some(0) => io::Error::other("netlink error without a code"),
+        Some(code) => io::Error::from_raw_os_error(-code.saturating_abs()),
     }
+}
+
+/// The fixed part of an inet_diag_msg; attributes follow it.
+const ROW_HEADER: usize = 72;
+/// INET_DIAG_SKV6ONLY: the kernel sends it for every AF_INET6 socket, asked for or not.
+const INET_DIAG_SKV6ONLY: u16 = 11;
+
+/// IPV6_V6ONLY of an IPv6 row, from its attributes.
+fn v6only(mut attributes: &[u8]) -> Option<bool> {
+    while attributes.len() >= 4 {
+        let length = usize::from(u16::from_ne_bytes([attributes[0], attributes[1]]));
+        let kind = u16::from_ne_bytes([attributes[2], attributes[3]]) & 0x3fff;
+        if length < 4 {
+            return None;
+        }
+        if kind == INET_DIAG_SKV6ONLY {
+            return attributes.get(4).map(|&value| value != 0);
+        }
+        attributes = attributes.get(align(length)..)?;
+    }
+    None
 }
 
 fn invalid(error: impl std::fmt::Display) -> io::Error {
@@ -189,7 +237,8 @@ fn to_socket(header: &InetResponseHeader, proto: Proto) -> Socket {
         remote: connected.then_some((id.destination_address, id.destination_port)),
         state,
         inode: u64::from(header.inode),
-        uid: header.uid,
+        uid: Some(header.uid),
+        v6only: None,
         owner: Owner::None(NoneReason::NoHolder),
     }
 }
@@ -210,5 +259,27 @@ fn state(proto: Proto, code: u8) -> SockState {
         (_, 10) => SockState::Listen,
         (_, 11) => SockState::Closing,
         _ => SockState::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v6only_is_read_from_the_attributes() {
+        // An unrelated attribute (type 4, 8 bytes), then SKV6ONLY = 1 (5 bytes, padded to 8).
+        let attrs = [8, 0, 4, 0, 1, 2, 3, 4, 5, 0, 11, 0, 1, 0, 0, 0];
+        assert_eq!(v6only(&attrs), Some(true));
+        let attrs = [5, 0, 11, 0, 0, 0, 0, 0];
+        assert_eq!(v6only(&attrs), Some(false));
+        assert_eq!(v6only(&[]), None);
+        assert_eq!(v6only(&[2, 0, 11, 0]), None);
+    }
+
+    #[test]
+    fn a_failed_done_message_carries_the_errno() {
+        assert_eq!(errno_of(&(-2i32).to_ne_bytes()), Some(-2));
+        assert_eq!(errno_of(&[0, 0]), None);
     }
 }

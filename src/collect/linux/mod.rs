@@ -1,85 +1,124 @@
-//! Linux: sockets from netlink sock_diag (through netstat2), owners from our own /proc scan.
+//! Linux: sockets from netlink sock_diag (read by our own dump, see `diag.rs`), owners from our
+//! own /proc fd scan, process facts from bounded /proc reads.
 
 mod diag;
+mod facts;
 mod owners;
+mod procfs;
 pub mod procstat;
 mod visibility;
 
-pub use owners::OwnerIndex;
-
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 
-use super::{CollectError, Owners, Tables};
-use crate::model::{Connections, Family, NoneReason, Owner, PEERS_KEPT, PortRange, Proto, Socket};
+use super::users::UserNames;
+use super::{OwnerSource, Owners, ProcessSource, SocketSource, TableRead};
+use crate::model::{Family, PortRange, Process, Proto, Selection, Socket, TableError};
 
-/// Every TCP and UDP socket of the requested families in this network namespace (only the
-/// listeners when `tables.listeners_only`).
-pub fn socket_table(tables: Tables) -> Result<Vec<Socket>, CollectError> {
-    let families = [(tables.ipv4, Family::Ipv4), (tables.ipv6, Family::Ipv6)];
-    let protos = [(tables.tcp, Proto::Tcp), (tables.udp, Proto::Udp)];
-    let mut sockets = Vec::new();
-    for (_, family) in families.into_iter().filter(|(on, _)| *on) {
-        for (_, proto) in protos.into_iter().filter(|(on, _)| *on) {
-            let request = diag::Request::new(family, proto, tables.listeners_only);
-            let rows = diag::dump(request).map_err(|e| {
-                CollectError::table(format!("{} (netlink sock_diag)", request.name()), e)
-            })?;
-            sockets.extend(rows);
-        }
-    }
-    Ok(sockets)
+pub use owners::OwnerIndex;
+
+/// This OS's three sources, for the current network namespace.
+pub(super) fn sources() -> (
+    Box<dyn SocketSource>,
+    Box<dyn OwnerSource>,
+    Box<dyn ProcessSource>,
+) {
+    (
+        Box::new(DiagTables),
+        Box::new(ProcOwners::default()),
+        Box::new(facts::ProcessFacts::new()),
+    )
 }
 
-/// Established TCP connections grouped by local port, for the ports of `listeners`.
-pub fn connections(
-    tables: Tables,
-    listeners: &[Socket],
-) -> Result<BTreeMap<u16, Connections>, CollectError> {
-    let ports: HashSet<u16> = listeners
-        .iter()
-        .filter(|s| s.proto == Proto::Tcp)
-        .map(|s| s.port)
-        .collect();
-    let mut by_port: BTreeMap<u16, Connections> = BTreeMap::new();
-    let families = [(tables.ipv4, Family::Ipv4), (tables.ipv6, Family::Ipv6)];
-    for (_, family) in families.into_iter().filter(|(on, _)| *on) {
-        let request = diag::Request::established(family);
-        let rows = diag::dump(request).map_err(|e| {
-            CollectError::table(format!("{} (netlink sock_diag)", request.name()), e)
-        })?;
-        for row in rows.iter().filter(|r| ports.contains(&r.port)) {
-            let entry = by_port.entry(row.port).or_default();
-            entry.count += 1;
-            if let (Some(peer), true) = (row.remote, entry.peers.len() < PEERS_KEPT) {
-                entry.peers.push(peer);
+/// The tables of the current network namespace, through sock_diag.
+struct DiagTables;
+
+const FAMILIES: [Family; 2] = [Family::Ipv4, Family::Ipv6];
+const PROTOS: [Proto; 2] = [Proto::Tcp, Proto::Udp];
+
+impl SocketSource for DiagTables {
+    fn read(&mut self, selection: Selection) -> TableRead {
+        let mut read = TableRead::default();
+        for family in FAMILIES.into_iter().filter(|f| selection.has_family(*f)) {
+            for proto in PROTOS.into_iter().filter(|p| selection.has_proto(*p)) {
+                let request = diag::Request::new(family, proto, !selection.all_states);
+                match diag::dump(request) {
+                    Ok(dump) => {
+                        if !dump.consistent {
+                            read.warnings.push(format!(
+                                "the {} table kept changing while it was read; some sockets may be missing or shown twice",
+                                request.name()
+                            ));
+                        }
+                        read.sockets.extend(dump.sockets);
+                    }
+                    Err(error) => read.errors.push(table_error(request, &error)),
+                }
             }
         }
+        read
     }
-    Ok(by_port)
+
+    fn established(&mut self, selection: Selection) -> Result<Vec<Socket>, TableError> {
+        let mut rows = Vec::new();
+        for family in FAMILIES.into_iter().filter(|f| selection.has_family(*f)) {
+            let request = diag::Request::established(family);
+            let dump = diag::dump(request).map_err(|e| table_error(request, &e))?;
+            rows.extend(dump.sockets);
+        }
+        Ok(rows)
+    }
+
+    /// `/proc/sys/net/ipv4/ip_local_port_range` of this network namespace.
+    fn ephemeral_range(&self) -> Option<PortRange> {
+        let text = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+        PortRange::parse_pair(&text)
+    }
 }
 
-/// Finds every holder of the given sockets, and what to say about the ones without.
-pub fn find_owners(index: &mut OwnerIndex, sockets: &[Socket]) -> Owners {
-    let wanted: HashSet<u64> = sockets
-        .iter()
-        .map(|s| s.inode)
-        .filter(|&i| i != 0)
-        .collect();
-    let scan = index.resolve(&wanted);
-    let unowned = match visibility::hidden_reason(&scan) {
-        Some(reason) => Owner::Hidden(reason),
-        None => Owner::None(NoneReason::NoHolder),
+/// One line naming the table and what the kernel said.
+fn table_error(request: diag::Request, error: &std::io::Error) -> TableError {
+    let table = request.name();
+    let message = match error.raw_os_error() {
+        Some(code) if code == rustix::io::Errno::NOENT.raw_os_error() => format!(
+            "cannot read the socket table {table}: the kernel has no sock_diag handler for it (is the {}_diag module missing?)",
+            request.proto.as_str()
+        ),
+        _ => format!("cannot read the socket table {table} (netlink sock_diag): {error}"),
     };
-    Owners {
-        by_inode: scan.owners,
-        unowned,
-        unreadable_pids: scan.unreadable,
+    TableError {
+        proto: request.proto,
+        family: request.family,
+        message,
     }
 }
 
-/// `/proc/sys/net/ipv4/ip_local_port_range` of this network namespace.
-pub fn ephemeral_range() -> Option<PortRange> {
-    let text = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
-    PortRange::parse_pair(&text)
+/// Owners from the /proc fd scan, remembering what it learned between refreshes.
+#[derive(Default)]
+struct ProcOwners {
+    index: OwnerIndex,
+}
+
+impl OwnerSource for ProcOwners {
+    fn resolve(&mut self, sockets: &[Socket]) -> Owners {
+        let wanted: HashSet<u64> = sockets
+            .iter()
+            .map(|s| s.inode)
+            .filter(|&i| i != 0)
+            .collect();
+        let scan = self.index.resolve(&wanted);
+        let blind = visibility::blindness(&scan);
+        Owners {
+            by_inode: scan.owners,
+            blindness: blind.reason,
+            hidden_uids: blind.hidden_uids,
+            unreadable_pids: scan.unreadable,
+        }
+    }
+}
+
+impl ProcessSource for facts::ProcessFacts {
+    fn refresh(&mut self, pids: &BTreeSet<u32>, users: &mut UserNames) -> BTreeMap<u32, Process> {
+        facts::ProcessFacts::refresh(self, pids, users)
+    }
 }

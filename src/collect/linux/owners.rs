@@ -25,6 +25,8 @@ pub struct OwnerScan {
     pub unreadable: Vec<u32>,
     /// False when /proc itself could not be listed.
     pub proc_readable: bool,
+    /// portscope ran out of file descriptors (or memory) opening an fd directory.
+    pub exhausted: bool,
 }
 
 /// A full scan runs at least this often in the live view, to catch what the cheap refresh
@@ -43,6 +45,7 @@ pub struct OwnerIndex {
     /// Wanted inodes the last full scan found no holder for.
     orphans: HashSet<u64>,
     unreadable: HashSet<u32>,
+    exhausted: bool,
     refreshes_since_full: u32,
     primed: bool,
 }
@@ -50,9 +53,20 @@ pub struct OwnerIndex {
 impl OwnerIndex {
     /// The holders of `wanted` inodes, as exact as a full scan.
     pub fn resolve(&mut self, wanted: &HashSet<u64>) -> OwnerScan {
-        let Some(pids) = list_pids() else {
-            *self = OwnerIndex::default();
-            return OwnerScan::default();
+        let pids = match list_pids() {
+            Ok(pids) => pids,
+            Err(ListError::NoProc) => {
+                *self = OwnerIndex::default();
+                return OwnerScan::default();
+            }
+            Err(ListError::Exhausted) => {
+                *self = OwnerIndex::default();
+                return OwnerScan {
+                    proc_readable: true,
+                    exhausted: true,
+                    ..OwnerScan::default()
+                };
+            }
         };
         if self.needs_full_scan(wanted) {
             self.full_scan(&pids, wanted);
@@ -88,6 +102,7 @@ impl OwnerIndex {
     fn full_scan(&mut self, pids: &[u32], wanted: &HashSet<u64>) {
         self.holdings.clear();
         self.unreadable.clear();
+        self.exhausted = false;
         self.record(scan_parallel(pids, wanted));
         self.pids = pids.iter().copied().collect();
         let held = self.held_inodes();
@@ -100,6 +115,7 @@ impl OwnerIndex {
         let current: HashSet<u32> = pids.iter().copied().collect();
         self.holdings.retain(|pid, _| current.contains(pid));
         self.unreadable.retain(|pid| current.contains(pid));
+        self.exhausted = false;
         self.verify_holdings(wanted);
         let new: Vec<u32> = pids
             .iter()
@@ -115,6 +131,7 @@ impl OwnerIndex {
     /// Keeps a holding only if its fd still points at the same socket.
     fn verify_holdings(&mut self, wanted: &HashSet<u64>) {
         let mut link = [0u8; 64];
+        let exhausted = &mut self.exhausted;
         self.holdings.retain(|&pid, held| {
             held.retain(|&(_, inode)| wanted.contains(&inode));
             if held.is_empty() {
@@ -122,8 +139,14 @@ impl OwnerIndex {
             }
             let path = format!("/proc/{pid}/fd");
             let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-            let Ok(dir) = openat(CWD, path.as_str(), flags, Mode::empty()) else {
-                return false;
+            let dir = match openat(CWD, path.as_str(), flags, Mode::empty()) {
+                Ok(dir) => dir,
+                // Could not look: keep what we knew, and say the picture may be stale.
+                Err(Errno::MFILE | Errno::NFILE | Errno::NOMEM) => {
+                    *exhausted = true;
+                    return true;
+                }
+                Err(_) => return false,
             };
             held.retain(|&(fd, inode)| {
                 let name = fd.to_string();
@@ -136,6 +159,7 @@ impl OwnerIndex {
 
     fn record(&mut self, parts: Vec<Partial>) {
         for part in parts {
+            self.exhausted |= part.exhausted;
             self.unreadable.extend(part.unreadable);
             for (inode, pid, fd) in part.found {
                 self.holdings.entry(pid).or_default().push((fd, inode));
@@ -160,6 +184,7 @@ impl OwnerIndex {
             owners,
             unreadable,
             proc_readable: true,
+            exhausted: self.exhausted,
         }
     }
 }
@@ -178,15 +203,45 @@ pub fn scan_one(pid: u32, wanted: &HashSet<u64>) -> bool {
     !partial.found.is_empty()
 }
 
-/// Numeric entries of /proc, or None when /proc cannot be listed at all.
-pub fn list_pids() -> Option<Vec<u32>> {
+pub enum ListError {
+    /// /proc is not mounted (or not readable at all).
+    NoProc,
+    /// Out of file descriptors or memory while listing it.
+    Exhausted,
+}
+
+/// Every socket inode `pid` holds (one readlinkat per fd of that process only).
+pub fn sockets_of(pid: u32) -> Vec<u64> {
+    let path = format!("/proc/{pid}/fd");
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let Ok(dir_fd) = openat(CWD, path.as_str(), flags, Mode::empty()) else {
+        return Vec::new();
+    };
+    let mut dents = Vec::with_capacity(DENTS_BUFFER);
+    let mut dir = RawDir::new(&dir_fd, dents.spare_capacity_mut());
+    let mut link = [0u8; 64];
+    let mut inodes = Vec::new();
+    while let Some(Ok(entry)) = dir.next() {
+        if let Ok(Some(inode)) = socket_inode(&dir_fd, entry.file_name(), &mut link) {
+            inodes.push(inode);
+        }
+    }
+    inodes
+}
+
+/// Numeric entries of /proc.
+pub fn list_pids() -> Result<Vec<u32>, ListError> {
+    let classify = |error: std::io::Error| match Errno::from_io_error(&error) {
+        Some(Errno::MFILE | Errno::NFILE | Errno::NOMEM) => ListError::Exhausted,
+        _ => ListError::NoProc,
+    };
     // An unmounted /proc is usually an empty directory: listing it "works" and finds nobody.
-    fs::metadata("/proc/self/fd").ok()?;
-    let entries = fs::read_dir("/proc").ok()?;
+    fs::metadata("/proc/self/fd").map_err(classify)?;
+    let entries = fs::read_dir("/proc").map_err(classify)?;
     let pids = entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .collect();
-    Some(pids)
+    Ok(pids)
 }
 
 #[derive(Default)]
@@ -194,6 +249,7 @@ struct Partial {
     /// (inode, pid, fd)
     found: Vec<(u64, u32, u32)>,
     unreadable: Vec<u32>,
+    exhausted: bool,
 }
 
 /// Workers take pids from a shared counter, so one process with 20,000 fds does not leave the
@@ -235,12 +291,20 @@ fn scan_pid(pid: u32, wanted: &HashSet<u64>, partial: &mut Partial, dents: &mut 
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let dir_fd = match openat(CWD, path.as_str(), flags, Mode::empty()) {
         Ok(fd) => fd,
-        Err(Errno::ACCESS | Errno::PERM) => {
+        // The process exited mid-scan, or is a zombie: it holds nothing.
+        Err(Errno::NOENT | Errno::SRCH) => return,
+        // Out of file descriptors or memory: this process was not looked at, which is not the
+        // same as "holds nothing".
+        Err(Errno::MFILE | Errno::NFILE | Errno::NOMEM) => {
+            partial.exhausted = true;
             partial.unreadable.push(pid);
             return;
         }
-        // The process exited mid-scan, or is a zombie: it holds nothing.
-        Err(_) => return,
+        // Refused (EACCES, EPERM) or any other failure: its sockets are hidden from us.
+        Err(_) => {
+            partial.unreadable.push(pid);
+            return;
+        }
     };
     // RawDir borrows the fd, so the same open directory serves getdents and readlinkat.
     let mut dir = RawDir::new(&dir_fd, dents);

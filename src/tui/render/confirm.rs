@@ -1,4 +1,5 @@
-//! The `K` dialog: exactly what will be signalled, and the default answer is No.
+//! The `K` dialog: exactly what will be signalled, what else it reaches, what stays open; the
+//! default answer is No.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -6,10 +7,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::Theme;
+use crate::present::Role;
+use crate::report::stop::plan_notes;
 use crate::stop::Plan;
 
 pub fn draw(frame: &mut Frame, area: Rect, plan: &Plan, theme: Theme) {
-    let mut lines = vec![Line::styled("Send SIGTERM to:", theme.title())];
+    let mut lines = vec![Line::styled("Send SIGTERM to:", theme.role(Role::Strong))];
     for target in &plan.targets {
         let user = target
             .user
@@ -19,29 +22,36 @@ pub fn draw(frame: &mut Frame, area: Rect, plan: &Plan, theme: Theme) {
         lines.push(Line::from(vec![
             Span::styled(
                 format!("  pid {}  {}", target.pid, target.name),
-                theme.title(),
+                theme.role(Role::Strong),
             ),
             Span::raw(format!("  user {user}  holds {}", held.join(", "))),
         ]));
         if let Some(exe) = &target.exe {
-            lines.push(Line::styled(format!("    {exe}"), theme.dim()));
+            lines.push(Line::styled(format!("    {exe}"), theme.role(Role::Dim)));
+        }
+        if !target.also.is_empty() {
+            let also: Vec<String> = target.also.iter().map(ToString::to_string).collect();
+            lines.push(Line::styled(
+                format!(
+                    "    also holds {} (the signal reaches these too)",
+                    also.join(", ")
+                ),
+                theme.role(Role::Warn),
+            ));
         }
     }
-    for (pid, name, why) in &plan.refused {
-        lines.push(Line::styled(
-            format!("  pid {pid} ({name}) is left alone: {why}"),
-            theme.warn(),
-        ));
+    for (line, role) in plan_notes(plan) {
+        lines.push(Line::styled(line, theme.role(role)));
     }
     lines.push(Line::raw(""));
     lines.push(Line::from(vec![
-        Span::styled("y", theme.key()),
+        Span::styled("y", theme.role(Role::Key)),
         Span::raw(" send   "),
-        Span::styled("n  Enter  Esc", theme.key()),
+        Span::styled("n  Enter  Esc", theme.role(Role::Key)),
         Span::raw(" cancel"),
     ]));
     let block = Block::bordered()
         .title(" stop the holders? ")
-        .border_style(theme.warn());
+        .border_style(theme.role(Role::Warn));
     super::popup(frame, area, Paragraph::new(lines), block, 90);
 }

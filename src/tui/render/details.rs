@@ -1,26 +1,43 @@
-//! The details pane: every holder in full, and the established connections.
+//! The details pane: every holder in full, and the established connections. Its text is built
+//! and wrapped once per snapshot and selection (a command line can be 4 KiB), not every frame.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::widgets::{Block, Paragraph};
+use unicode_width::UnicodeWidthChar;
 
 use super::Theme;
 use crate::model::{Owner, Process, Snapshot, Socket, endpoint};
-use crate::report::{age, rfc3339, socket_user};
-use crate::tui::state::App;
+use crate::present::{
+    Role, age, exposure_label, process_user, rfc3339, service_words, socket_user,
+};
+use crate::tui::app::App;
 
-/// Rows the pane needs at this width (text wrapped, plus borders).
-pub fn height(app: &App, theme: Theme, width: u16) -> u16 {
-    let Some(paragraph) = paragraph(app, theme) else {
-        return 0;
+/// At most this many holders are listed in full; the rest are counted.
+const HOLDERS_SHOWN: usize = 50;
+/// The pane never holds more lines than this, however long the text.
+const MAX_LINES: usize = 2000;
+
+/// The pane's lines, wrapped to `width`; cached in the app until the snapshot or selection
+/// changes.
+pub fn lines(app: &mut App, theme: Theme, width: u16) -> Vec<Line<'static>> {
+    let (Some(key), generation) = (app.selected_socket_key(), app.generation) else {
+        return Vec::new();
     };
-    let rows = paragraph.line_count(width.saturating_sub(2));
-    u16::try_from(rows).unwrap_or(u16::MAX).saturating_add(2)
+    let cache_key = (generation, key, width, theme.color);
+    if let Some((cached, lines)) = &app.details_cache
+        && *cached == cache_key
+    {
+        return lines.clone();
+    }
+    let lines = build(app, theme, usize::from(width.max(1)));
+    app.details_cache = Some((cache_key, lines.clone()));
+    lines
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let (Some(paragraph), Some(socket)) = (paragraph(app, theme), app.selected_socket()) else {
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, lines: Vec<Line<'static>>) {
+    let Some(socket) = app.selected_socket() else {
         return;
     };
     let title = format!(
@@ -32,85 +49,119 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let block = Block::bordered()
         .title(title)
         .title_bottom(" Enter/Esc closes ");
-    frame.render_widget(paragraph.block(block), area);
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-fn paragraph<'a>(app: &App, theme: Theme) -> Option<Paragraph<'a>> {
+fn build(app: &App, theme: Theme, width: usize) -> Vec<Line<'static>> {
     let (Some(snapshot), Some(socket)) = (&app.snapshot, app.selected_socket()) else {
-        return None;
+        return Vec::new();
     };
     let mut lines = facts(snapshot, socket, theme);
     holders(&mut lines, snapshot, socket, theme);
     connections(&mut lines, snapshot, socket, theme);
-    Some(Paragraph::new(lines).wrap(Wrap { trim: false }))
+    let mut wrapped = Vec::new();
+    for line in lines {
+        wrapped.extend(wrap(line, width));
+        if wrapped.len() >= MAX_LINES {
+            wrapped.truncate(MAX_LINES);
+            break;
+        }
+    }
+    wrapped
 }
 
-fn field<'a>(name: &str, value: String, theme: Theme) -> Line<'a> {
+/// Splits a line into lines of at most `width` columns, keeping each span's style.
+fn wrap(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let mut current: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for span in line.spans {
+        let mut piece = String::new();
+        for c in span.content.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > width && used > 0 {
+                if !piece.is_empty() {
+                    current.push(Span::styled(std::mem::take(&mut piece), span.style));
+                }
+                out.push(Line::from(std::mem::take(&mut current)));
+                used = 0;
+            }
+            piece.push(c);
+            used += w;
+        }
+        if !piece.is_empty() {
+            current.push(Span::styled(piece, span.style));
+        }
+    }
+    out.push(Line::from(current));
+    out
+}
+
+fn field(name: &str, value: String, theme: Theme) -> Line<'static> {
     Line::from(vec![
-        Span::styled(format!("{name:<10}"), theme.dim()),
+        Span::styled(format!("{name:<10}"), theme.role(Role::Dim)),
         Span::raw(value),
     ])
 }
 
-fn facts<'a>(snapshot: &Snapshot, socket: &Socket, theme: Theme) -> Vec<Line<'a>> {
+fn facts(snapshot: &Snapshot, socket: &Socket, theme: Theme) -> Vec<Line<'static>> {
     let mut range = socket.range().title().to_string();
     if let (true, Some(eph)) = (snapshot.in_ephemeral(socket.port), snapshot.ephemeral) {
         range.push_str(&format!(" · inside this OS's ephemeral range {eph}"));
     }
-    let service = match (socket.service(), socket.hint()) {
-        (Some(s), Some(h)) => format!("{s} ({h})"),
-        (Some(s), None) => s.to_string(),
-        (None, Some(h)) => h.to_string(),
-        (None, None) => "-".to_string(),
-    };
+    let mut exposure = exposure_label(socket.exposure(), false).to_string();
+    if socket.v6only == Some(false) && socket.local_addr.is_unspecified() {
+        exposure.push_str(" (IPv6 and IPv4)");
+    }
     vec![
-        field("exposure", socket.exposure().label().to_string(), theme),
+        field("exposure", exposure, theme),
         field("range", range, theme),
-        field("service", service, theme),
+        field("service", service_words(socket), theme),
         field(
             "socket",
-            format!(
-                "inode {} · uid {} ({})",
-                socket.inode,
-                socket.uid,
-                socket_user(snapshot, socket)
-            ),
+            match socket.uid {
+                Some(uid) => format!(
+                    "inode {} · uid {uid} ({})",
+                    socket.inode,
+                    socket_user(snapshot, socket)
+                ),
+                None => format!("inode {} · uid unknown", socket.inode),
+            },
             theme,
         ),
     ]
 }
 
-fn holders<'a>(lines: &mut Vec<Line<'a>>, snapshot: &Snapshot, socket: &Socket, theme: Theme) {
-    match &socket.owner {
-        Owner::Known(_) => {
-            for process in snapshot.holders(socket) {
-                process_lines(lines, snapshot, process, theme);
-            }
-        }
-        Owner::Hidden(reason) => lines.extend([
-            Line::raw(""),
-            Line::styled(
-                format!("owner hidden: {}", reason.describe()),
-                theme.hidden(),
-            ),
-        ]),
-        Owner::None(reason) => lines.extend([
-            Line::raw(""),
-            Line::styled(format!("no holder: {}", reason.describe()), theme.dim()),
-        ]),
+fn holders(lines: &mut Vec<Line<'static>>, snapshot: &Snapshot, socket: &Socket, theme: Theme) {
+    let holders = snapshot.holders_lead_first(socket);
+    for process in holders.iter().take(HOLDERS_SHOWN) {
+        process_lines(lines, snapshot, process, theme);
     }
+    if holders.len() > HOLDERS_SHOWN {
+        lines.push(Line::styled(
+            format!("… and {} more holders", holders.len() - HOLDERS_SHOWN),
+            theme.role(Role::Dim),
+        ));
+    }
+    let note = match &socket.owner {
+        Owner::Known(_) => return,
+        Owner::Partial(_, reason) => (
+            format!("more holders may be hidden: {}", reason.describe()),
+            Role::Hidden,
+        ),
+        Owner::Hidden(reason) => (format!("owner hidden: {}", reason.describe()), Role::Hidden),
+        Owner::None(reason) => (format!("no holder: {}", reason.describe()), Role::Dim),
+    };
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(note.0, theme.role(note.1)));
 }
 
-fn process_lines<'a>(
-    lines: &mut Vec<Line<'a>>,
+fn process_lines(
+    lines: &mut Vec<Line<'static>>,
     snapshot: &Snapshot,
     process: &Process,
     theme: Theme,
 ) {
-    let user = process
-        .user
-        .as_ref()
-        .map_or_else(|| "?".to_string(), ToString::to_string);
     let started = process.start_time.map_or_else(String::new, |s| {
         format!(
             "  started {} ({} ago)",
@@ -122,9 +173,9 @@ fn process_lines<'a>(
     lines.push(Line::from(vec![
         Span::styled(
             format!("pid {}  {}", process.pid, process.name),
-            theme.title(),
+            theme.role(Role::Strong),
         ),
-        Span::raw(format!("  user {user}{started}")),
+        Span::raw(format!("  user {}{started}", process_user(process))),
     ]));
     lines.push(field("command", process.command(), theme));
     if let Some(exe) = &process.exe {
@@ -143,25 +194,28 @@ fn process_lines<'a>(
     }
 }
 
-fn connections<'a>(lines: &mut Vec<Line<'a>>, snapshot: &Snapshot, socket: &Socket, theme: Theme) {
+fn connections(lines: &mut Vec<Line<'static>>, snapshot: &Snapshot, socket: &Socket, theme: Theme) {
     if !socket.is_listener() {
         if let Some((addr, port)) = socket.remote {
             lines.push(field("peer", endpoint(&addr, port), theme));
         }
         return;
     }
-    let Some(conns) = snapshot.connections.get(&socket.port) else {
+    if socket.proto == crate::model::Proto::Udp {
+        return;
+    }
+    let Some(conns) = snapshot.connections.get(&socket.inode) else {
         lines.push(Line::raw(""));
-        lines.push(Line::styled("no established connections", theme.dim()));
+        lines.push(Line::styled(
+            "no established connections",
+            theme.role(Role::Dim),
+        ));
         return;
     };
     lines.push(Line::raw(""));
     lines.push(Line::styled(
-        format!(
-            "{} established connection(s) to port {}",
-            conns.count, socket.port
-        ),
-        theme.title(),
+        format!("{} established connection(s) accepted here", conns.count),
+        theme.role(Role::Strong),
     ));
     for (addr, port) in &conns.peers {
         lines.push(Line::raw(format!("  from {}", endpoint(addr, *port))));
@@ -169,7 +223,21 @@ fn connections<'a>(lines: &mut Vec<Line<'a>>, snapshot: &Snapshot, socket: &Sock
     if conns.count > conns.peers.len() {
         lines.push(Line::styled(
             format!("  … and {} more", conns.count - conns.peers.len()),
-            theme.dim(),
+            theme.role(Role::Dim),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping_keeps_every_character_and_respects_the_width() {
+        let line = Line::from(vec![Span::raw("abcdef"), Span::raw("ghij")]);
+        let wrapped = wrap(line, 4);
+        let texts: Vec<String> = wrapped.iter().map(|l| l.to_string()).collect();
+        assert_eq!(texts, ["abcd", "efgh", "ij"]);
+        assert_eq!(wrap(Line::raw(""), 4).len(), 1);
     }
 }

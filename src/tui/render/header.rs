@@ -1,4 +1,5 @@
-//! The header: host, snapshot time, counts per range, ephemeral range, interval, state.
+//! The header: host, snapshot time, counts per range, ephemeral range, interval, what the view
+//! is narrowed to, and the notes of the snapshot.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -6,7 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::Theme;
-use crate::tui::state::App;
+use crate::present::Role;
+use crate::tui::app::App;
 
 /// The notice wraps onto at most this many rows.
 const NOTICE_ROWS: usize = 3;
@@ -27,36 +29,38 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 }
 
 fn notice_paragraph<'a>(app: &App, theme: Theme) -> Option<Paragraph<'a>> {
-    let (text, is_error) = notice(app)?;
-    let style = if is_error {
-        theme.error()
-    } else {
-        theme.warn()
-    };
-    Some(Paragraph::new(Line::from(Span::styled(text, style))).wrap(Wrap { trim: true }))
+    let (text, role) = notice(app)?;
+    Some(Paragraph::new(Line::from(Span::styled(text, theme.role(role)))).wrap(Wrap { trim: true }))
 }
 
 fn first_line(app: &App, theme: Theme) -> Line<'static> {
     let when = app.snapshot.as_ref().map_or_else(
         || "collecting…".to_string(),
         |s| {
-            let stamp = humantime::format_rfc3339_seconds(s.taken_at).to_string();
+            let stamp = crate::present::rfc3339_at(s.taken_at).unwrap_or_else(|| "?".into());
             format!("{} UTC", stamp.get(11..19).unwrap_or(&stamp))
         },
     );
+    let host = app
+        .snapshot
+        .as_ref()
+        .map_or_else(String::new, |s| format!("{} · ", s.host));
     let interval = humantime::format_duration(app.interval).to_string();
     let mut spans = vec![
-        Span::styled("portscope", theme.title()),
-        Span::raw(format!("  {} · {when} · every {interval}", app.host)),
-        Span::styled(format!(" · sort {}", app.sort.label()), theme.dim()),
+        Span::styled("portscope", theme.role(Role::Strong)),
+        Span::raw(format!("  {host}{when} · every {interval}")),
+        Span::styled(
+            format!(" · sort {}", app.sort.label()),
+            theme.role(Role::Dim),
+        ),
     ];
     if app.paused {
-        spans.push(Span::styled(" · PAUSED", theme.warn()));
+        spans.push(Span::styled(" · PAUSED", theme.role(Role::Warn)));
     }
     if !app.filter.is_empty() {
         spans.push(Span::styled(
             format!(" · filter \"{}\"", app.filter),
-            theme.warn(),
+            theme.role(Role::Warn),
         ));
     }
     Line::from(spans)
@@ -64,41 +68,34 @@ fn first_line(app: &App, theme: Theme) -> Line<'static> {
 
 fn second_line(app: &App, theme: Theme) -> Line<'static> {
     let [well_known, registered, dynamic] = app.group_counts();
-    let noun = if app.view.all { "sockets" } else { "listeners" };
+    let noun = if app.selection.all_states {
+        "sockets"
+    } else {
+        "listeners"
+    };
     let mut spans = vec![Span::raw(format!(
         "{noun}: {well_known} well-known · {registered} registered · {dynamic} dynamic"
     ))];
     if let Some(range) = app.snapshot.as_ref().and_then(|s| s.ephemeral) {
         spans.push(Span::styled(
             format!(" · OS ephemeral {range}"),
-            theme.dim(),
+            theme.role(Role::Dim),
         ));
     }
-    let narrowed = !(app.view.tcp && app.view.udp && app.view.ipv4 && app.view.ipv6);
-    let shown: Vec<&str> = [
-        (app.view.tcp, "tcp"),
-        (app.view.udp, "udp"),
-        (app.view.ipv4, "v4"),
-        (app.view.ipv6, "v6"),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .map(|(_, name)| *name)
-    .collect();
-    if narrowed {
+    if let Some(only) = app.selection.narrowed_label() {
         spans.push(Span::styled(
-            format!(" · only {}", shown.join(" ")),
-            theme.warn(),
+            format!(" · only {only}"),
+            theme.role(Role::Warn),
         ));
     }
     Line::from(spans)
 }
 
-/// The error of the last collection, or the hidden-owner summary.
-fn notice(app: &App) -> Option<(String, bool)> {
+/// The error of the last collection, or the snapshot's notes (computed once per snapshot).
+fn notice(app: &App) -> Option<(String, Role)> {
     if let Some(error) = &app.error {
-        return Some((error.clone(), true));
+        return Some((error.clone(), Role::Error));
     }
-    let summary = app.snapshot.as_ref()?.owner_summary();
-    (!summary.is_empty()).then(|| (summary.join("; "), false))
+    let notes = app.notes();
+    (!notes.is_empty()).then(|| (notes.join("; "), Role::Warn))
 }

@@ -1,4 +1,5 @@
-//! Drawing the live view: one file per screen region.
+//! Drawing the live view: one file per screen region. Words, columns and roles come from
+//! `present`; `Theme` maps the roles to terminal styles.
 
 mod confirm;
 mod details;
@@ -12,8 +13,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
+use super::app::{App, Overlay};
 use super::keys::HINTS;
-use super::state::{App, Overlay};
+use crate::present::Role;
 
 /// Below this the layout cannot show a useful table; a placeholder says so.
 pub const MIN_WIDTH: u16 = 40;
@@ -35,36 +37,24 @@ impl Theme {
             Style::new()
         }
     }
-    pub fn group(self) -> Style {
-        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+
+    /// The style of a role.
+    pub fn role(self, role: Role) -> Style {
+        let bold = Modifier::BOLD;
+        match role {
+            Role::Plain => Style::new(),
+            Role::Header | Role::Dim => Style::new().add_modifier(Modifier::DIM),
+            Role::Group | Role::Key => self.fg(Color::Cyan).add_modifier(bold),
+            Role::Strong => Style::new().add_modifier(bold),
+            Role::Exposed | Role::Warn => self.fg(Color::Yellow),
+            Role::Local | Role::Free => self.fg(Color::Green),
+            Role::Hidden => self.fg(Color::Magenta),
+            Role::Error => self.fg(Color::Red).add_modifier(bold),
+            Role::New => self.fg(Color::Green).add_modifier(bold),
+            Role::Gone => Style::new().add_modifier(Modifier::DIM | Modifier::CROSSED_OUT),
+        }
     }
-    pub fn title(self) -> Style {
-        Style::new().add_modifier(Modifier::BOLD)
-    }
-    pub fn dim(self) -> Style {
-        Style::new().add_modifier(Modifier::DIM)
-    }
-    pub fn exposed(self) -> Style {
-        self.fg(Color::Yellow)
-    }
-    pub fn local(self) -> Style {
-        self.fg(Color::Green)
-    }
-    pub fn hidden(self) -> Style {
-        self.fg(Color::Magenta)
-    }
-    pub fn warn(self) -> Style {
-        self.fg(Color::Yellow)
-    }
-    pub fn error(self) -> Style {
-        self.fg(Color::Red).add_modifier(Modifier::BOLD)
-    }
-    pub fn new_row(self) -> Style {
-        self.fg(Color::Green).add_modifier(Modifier::BOLD)
-    }
-    pub fn gone_row(self) -> Style {
-        Style::new().add_modifier(Modifier::DIM | Modifier::CROSSED_OUT)
-    }
+
     /// A dark bar keeps coloured cells readable; without colour, reverse video.
     pub fn selected(self) -> Style {
         if self.color {
@@ -74,9 +64,6 @@ impl Theme {
         } else {
             Style::new().add_modifier(Modifier::REVERSED)
         }
-    }
-    pub fn key(self) -> Style {
-        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }
 }
 
@@ -96,7 +83,10 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: Theme) {
     header::draw(frame, top, app, theme);
     if app.details && app.selected_socket().is_some() {
         // The pane takes what its text needs, leaving the list at least a few rows.
-        let needed = details::height(app, theme, body.width);
+        let lines = details::lines(app, theme, body.width.saturating_sub(2));
+        let needed = u16::try_from(lines.len())
+            .unwrap_or(u16::MAX)
+            .saturating_add(2);
         let list_rows = body
             .height
             .saturating_sub(needed)
@@ -104,14 +94,14 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: Theme) {
         let [list, pane] =
             Layout::vertical([Constraint::Length(list_rows), Constraint::Min(3)]).areas(body);
         listeners::draw(frame, list, app, theme);
-        details::draw(frame, pane, app, theme);
+        details::draw(frame, pane, app, lines);
     } else {
         listeners::draw(frame, body, app, theme);
     }
     footer(frame, bottom, app, theme);
-    match (&app.overlay, &app.stop_plan) {
-        (Overlay::Help, _) => help::draw(frame, area, theme),
-        (Overlay::ConfirmStop, Some(plan)) => confirm::draw(frame, area, plan, theme),
+    match &app.overlay {
+        Overlay::Help => help::draw(frame, area, theme),
+        Overlay::ConfirmStop(plan) => confirm::draw(frame, area, plan, theme),
         _ => {}
     }
 }
@@ -135,22 +125,22 @@ fn popup(frame: &mut Frame, area: Rect, paragraph: Paragraph, block: Block, max_
 fn too_small(frame: &mut Frame, area: Rect, theme: Theme) {
     let text = format!("portscope: terminal too small (need {MIN_WIDTH}×{MIN_HEIGHT}); q quits");
     let message = Paragraph::new(text)
-        .style(theme.warn())
+        .style(theme.role(Role::Warn))
         .alignment(Alignment::Center)
         .wrap(Wrap { trim: true });
     frame.render_widget(message, area);
 }
 
 fn footer(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let line = if app.overlay == Overlay::Filter {
+    let line = if matches!(app.overlay, Overlay::Filter) {
         Line::from(vec![
-            Span::styled("/", theme.key()),
+            Span::styled("/", theme.role(Role::Key)),
             Span::raw(app.filter.clone()),
-            Span::styled("▏", theme.key()),
-            Span::styled("   Enter keeps · Esc clears", theme.dim()),
+            Span::styled("▏", theme.role(Role::Key)),
+            Span::styled("   Enter keeps · Esc clears", theme.role(Role::Dim)),
         ])
     } else if let Some(status) = &app.status {
-        Line::from(Span::styled(status.clone(), theme.warn()))
+        Line::from(Span::styled(status.clone(), theme.role(Role::Warn)))
     } else {
         // Most useful first; the rest only while they fit (all are in the ? overlay).
         let mut spans = Vec::new();
@@ -162,7 +152,7 @@ fn footer(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 break;
             }
             room -= width;
-            spans.push(Span::styled(*key, theme.key()));
+            spans.push(Span::styled(*key, theme.role(Role::Key)));
             spans.push(Span::raw(text));
         }
         Line::from(spans)

@@ -1,28 +1,63 @@
-//! The live view's state and its one `update` function. No terminal here: render tests feed it
-//! snapshots and keys and draw it into a TestBackend.
+//! The live view's state and its one entry point, [`App::update`]: every key, mouse event,
+//! snapshot, error and signal goes through it, and it answers with the [`Effect`] the event loop
+//! must carry out. No terminal here: render tests drive `update` and draw into a TestBackend.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ratatui::widgets::ListState;
+use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
 
-use super::keys::Command;
-use crate::collect::Tables;
-use crate::model::{Family, Proto, RangeGroup, Snapshot, Socket};
-use crate::report::{process_label, user_label};
+use super::keys::{self, Command, FilterInput};
+use crate::model::{Proto, RangeGroup, Selection, Snapshot, Socket};
+use crate::present::{process_label, user_label};
+use crate::stop::Plan;
 
 /// How many refreshes a new listener stays highlighted.
 const NEW_FOR: u64 = 3;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Everything that can happen to the view.
+pub enum Event {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize,
+    Snapshot(Box<Snapshot>),
+    CollectError(String),
+    /// The collector thread died (a panic): the view ends and says why.
+    CollectorFailed(String),
+    Signal(i32),
+    /// The holders of the selected listener, opened as pidfds, ready to be confirmed.
+    StopPlanned(Box<Plan>),
+    /// What the signals did, and the port to watch.
+    StopSent(Vec<String>, Option<StopWatch>),
+}
+
+/// What the event loop must do after an update.
+pub enum Effect {
+    None,
+    /// Leave with this exit status.
+    Quit(u8),
+    /// Leave with this error.
+    Fail(String),
+    Refresh,
+    /// The view changed which tables are needed.
+    Reconfigure(Selection),
+    Pause(bool),
+    /// Build a stop plan (open pidfds) for this listener of the current snapshot, then send
+    /// `Event::StopPlanned`.
+    PlanStop(Socket),
+    /// The user said yes: signal the planned holders (each re-verified), then send
+    /// `Event::StopSent`.
+    ExecuteStop(Box<Plan>),
+}
+
 pub enum Overlay {
     None,
     Help,
     /// Typing into the `/` filter.
     Filter,
-    /// Asking whether to signal the holders in `App::stop_plan`.
-    ConfirmStop,
+    /// Asking whether to signal the holders of this plan.
+    ConfirmStop(Box<Plan>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,29 +84,6 @@ impl SortKey {
             SortKey::Process => "process",
             SortKey::Pid => "pid",
             SortKey::User => "user",
-        }
-    }
-}
-
-/// Which sockets are shown; the collector is asked for exactly these tables.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct View {
-    pub tcp: bool,
-    pub udp: bool,
-    pub ipv4: bool,
-    pub ipv6: bool,
-    pub all: bool,
-}
-
-impl View {
-    pub fn tables(self) -> Tables {
-        Tables {
-            tcp: self.tcp,
-            udp: self.udp,
-            ipv4: self.ipv4,
-            ipv6: self.ipv6,
-            listeners_only: !self.all,
-            connections: true,
         }
     }
 }
@@ -104,21 +116,6 @@ pub enum Row {
     },
 }
 
-/// What the event loop should do after an update.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    None,
-    Quit,
-    Refresh,
-    /// The view changed which tables are needed.
-    Reconfigure(Tables),
-    Pause(bool),
-    /// Build a stop plan (open pidfds) for the selected listener, then ask.
-    PrepareStop,
-    /// The user said yes: signal the planned holders.
-    ExecuteStop,
-}
-
 /// A port being watched after its holders were signalled from the view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StopWatch {
@@ -134,7 +131,8 @@ pub struct App {
     pub gone: Vec<Socket>,
     first_seen: HashMap<SocketKey, u64>,
     pub generation: u64,
-    pub view: View,
+    /// Which protocols, families and states are shown (and collected).
+    pub selection: Selection,
     pub sort: SortKey,
     pub filter: String,
     pub overlay: Overlay,
@@ -142,33 +140,39 @@ pub struct App {
     pub folded: [bool; 3],
     pub paused: bool,
     pub interval: Duration,
-    pub host: String,
     /// A one-line message for the footer (e.g. why a key did nothing).
     pub status: Option<String>,
     /// The last collection error, shown until a collection succeeds.
     pub error: Option<String>,
     pub rows: Vec<Row>,
-    /// Visible sockets per range, counted with the rows rather than on every frame.
+    /// Visible sockets per range, counted when the rows were built.
     group_counts: [usize; 3],
-    /// Holders to signal, with pidfds already open, while `Overlay::ConfirmStop` asks.
-    pub stop_plan: Option<crate::stop::Plan>,
+    /// The snapshot's notes (unreadable tables, hidden owners), computed once per snapshot.
+    notes: Vec<String>,
     pub stop_watch: Option<StopWatch>,
     /// The view changed which tables are read: the next snapshot is a new baseline, so sockets
     /// that were only hidden by the view are neither "gone" nor "new".
     rebase: bool,
-    pub table: ListState,
-    /// Where the table was last drawn: (top row on screen, height), for mouse clicks.
+    /// The selected row, and the first row on screen.
+    pub selected: usize,
+    pub offset: usize,
+    /// Where the table was last drawn: (top row on screen, height), for mouse clicks and pages.
     pub table_area: Option<(u16, u16)>,
+    /// The details pane's wrapped lines, for (generation, socket, width, colour).
+    pub details_cache: Option<(DetailsKey, Vec<ratatui::text::Line<'static>>)>,
 }
 
+/// What the details pane's text depends on.
+pub type DetailsKey = (u64, SocketKey, u16, bool);
+
 impl App {
-    pub fn new(view: View, interval: Duration, host: String) -> Self {
+    pub fn new(selection: Selection, interval: Duration) -> Self {
         App {
             snapshot: None,
             gone: Vec::new(),
             first_seen: HashMap::new(),
             generation: 0,
-            view,
+            selection,
             sort: SortKey::Port,
             filter: String::new(),
             overlay: Overlay::None,
@@ -176,47 +180,113 @@ impl App {
             folded: [false; 3],
             paused: false,
             interval,
-            host,
             status: None,
             error: None,
             rows: Vec::new(),
             group_counts: [0; 3],
-            stop_plan: None,
+            notes: Vec::new(),
             stop_watch: None,
             rebase: false,
-            table: ListState::default().with_selected(Some(0)),
+            selected: 0,
+            offset: 0,
             table_area: None,
+            details_cache: None,
+        }
+    }
+
+    /// The one entry point: apply an event, say what the loop must do.
+    pub fn update(&mut self, event: Event) -> Effect {
+        match event {
+            Event::Key(key) => self.on_key(key),
+            Event::Mouse(mouse) => {
+                self.on_mouse(mouse);
+                Effect::None
+            }
+            Event::Resize => Effect::None,
+            Event::Snapshot(snapshot) => {
+                self.apply_snapshot(*snapshot);
+                Effect::None
+            }
+            Event::CollectError(message) => {
+                self.error = Some(message);
+                Effect::None
+            }
+            Event::CollectorFailed(message) => Effect::Fail(message),
+            Event::Signal(signal) => Effect::Quit(128u8.saturating_add(signal as u8)),
+            Event::StopPlanned(plan) => {
+                self.show_stop_plan(*plan);
+                Effect::None
+            }
+            Event::StopSent(messages, watch) => {
+                self.status = Some(messages.join("; "));
+                self.stop_watch = watch;
+                Effect::Refresh
+            }
+        }
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Effect {
+        if keys::is_interrupt(key) {
+            return Effect::Quit(0);
+        }
+        match std::mem::replace(&mut self.overlay, Overlay::None) {
+            Overlay::ConfirmStop(plan) => return self.answer_stop(key, plan),
+            Overlay::Filter => {
+                self.overlay = Overlay::Filter;
+                if let Some(input) = keys::filter_input(key) {
+                    self.filter_input(input);
+                }
+                return Effect::None;
+            }
+            other => self.overlay = other,
+        }
+        match keys::command_for(key) {
+            Some(command) => self.command(command),
+            None => Effect::None,
+        }
+    }
+
+    fn on_mouse(&mut self, mouse: MouseEvent) {
+        match mouse.kind {
+            MouseEventKind::ScrollDown => self.move_by(3),
+            MouseEventKind::ScrollUp => self.move_by(-3),
+            MouseEventKind::Down(_) => self.click(mouse.row),
+            _ => {}
         }
     }
 
     /// A new snapshot: note what appeared and what vanished, then rebuild the rows.
-    pub fn apply_snapshot(&mut self, snapshot: Snapshot) {
+    fn apply_snapshot(&mut self, snapshot: Snapshot) {
         let selected = self.selected_key();
         self.generation += 1;
-        let current: HashMap<SocketKey, ()> =
-            snapshot.sockets.iter().map(|s| (key_of(s), ())).collect();
+        let current: HashSet<SocketKey> = snapshot.sockets.iter().map(key_of).collect();
         let rebase = std::mem::take(&mut self.rebase);
         self.gone = match self.snapshot.take() {
-            Some(_) if rebase => Vec::new(),
-            Some(old) => old
+            Some(old) if !rebase => old
                 .sockets
                 .into_iter()
-                .filter(|s| !current.contains_key(&key_of(s)))
+                .filter(|s| !current.contains(&key_of(s)))
                 .collect(),
-            None => Vec::new(),
+            _ => Vec::new(),
         };
         let first = self.generation == 1 || rebase;
-        for key in current.keys() {
+        for key in &current {
             // Everything in the first snapshot is old news.
             let born = if first { 0 } else { self.generation };
             self.first_seen.entry(*key).or_insert(born);
         }
-        self.first_seen.retain(|key, _| current.contains_key(key));
+        self.first_seen.retain(|key, _| current.contains(key));
+        self.notes = snapshot.notes();
         self.snapshot = Some(snapshot);
         self.error = None;
         self.rebuild_rows();
         self.reselect(selected);
         self.check_stop_watch();
+    }
+
+    /// The notes of the current snapshot (unreadable tables, hidden owners).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// After a stop from the view: say when the port is free, or who still holds it.
@@ -241,10 +311,6 @@ impl App {
         self.stop_watch = None;
     }
 
-    pub fn apply_error(&mut self, message: String) {
-        self.error = Some(message);
-    }
-
     pub fn socket(&self, row: Row) -> Option<&Socket> {
         match row {
             Row::Socket {
@@ -257,11 +323,16 @@ impl App {
     }
 
     pub fn selected_row(&self) -> Option<Row> {
-        self.rows.get(self.table.selected()?).copied()
+        self.rows.get(self.selected).copied()
     }
 
     pub fn selected_socket(&self) -> Option<&Socket> {
         self.socket(self.selected_row()?)
+    }
+
+    /// The selected socket's identity, for caches.
+    pub fn selected_socket_key(&self) -> Option<SocketKey> {
+        self.selected_socket().map(key_of)
     }
 
     fn selected_key(&self) -> Option<Result<SocketKey, RangeGroup>> {
@@ -275,16 +346,13 @@ impl App {
     fn reselect(&mut self, key: Option<Result<SocketKey, RangeGroup>>) {
         let found = key.and_then(|key| {
             self.rows.iter().position(|&row| match (row, key) {
-                (Row::Group(g), Err(k)) => g == k,
-                (row @ Row::Socket { .. }, Ok(k)) => {
-                    self.socket(row).is_some_and(|s| key_of(s) == k)
-                }
+                (Row::Group(g), Err(wanted)) => g == wanted,
+                (Row::Socket { .. }, Ok(k)) => self.socket(row).is_some_and(|s| key_of(s) == k),
                 _ => false,
             })
         });
         let last = self.rows.len().saturating_sub(1);
-        let index = found.unwrap_or_else(|| self.table.selected().unwrap_or(0).min(last));
-        self.table.select(Some(index));
+        self.selected = found.unwrap_or(self.selected).min(last);
     }
 
     /// Visible sockets per range (folded groups included), counted when the rows were built.
@@ -292,45 +360,38 @@ impl App {
         self.group_counts
     }
 
-    pub fn rebuild_rows(&mut self) {
+    fn rebuild_rows(&mut self) {
         let Some(snapshot) = &self.snapshot else {
             self.rows.clear();
             self.group_counts = [0; 3];
             return;
         };
-        let mut rows = Vec::new();
-        let mut counts = [0; 3];
-        for group in RangeGroup::ALL {
-            rows.push(Row::Group(group));
-            let mut members: Vec<(Row, &Socket)> = Vec::new();
-            for (index, socket) in snapshot.sockets.iter().enumerate() {
-                if socket.range() == group && self.matches(snapshot, socket) {
-                    members.push((
-                        Row::Socket {
-                            index,
-                            change: self.change_of(socket),
-                        },
-                        socket,
-                    ));
-                }
+        let needle = self.filter.to_lowercase();
+        let mut members: [Vec<(Row, &Socket)>; 3] = Default::default();
+        for (index, socket) in snapshot.sockets.iter().enumerate() {
+            if self.matches(snapshot, socket, &needle) {
+                let change = self.change_of(socket);
+                members[group_index(socket.range())].push((Row::Socket { index, change }, socket));
             }
-            counts[group_index(group)] = members.len();
+        }
+        let counts = [members[0].len(), members[1].len(), members[2].len()];
+        for (index, socket) in self.gone.iter().enumerate() {
+            if self.matches(snapshot, socket, &needle) {
+                let row = Row::Socket {
+                    index,
+                    change: Change::Gone,
+                };
+                members[group_index(socket.range())].push((row, socket));
+            }
+        }
+        let mut rows = Vec::with_capacity(snapshot.sockets.len() + 3);
+        for (group, mut list) in RangeGroup::ALL.into_iter().zip(members) {
+            rows.push(Row::Group(group));
             if self.folded[group_index(group)] {
                 continue;
             }
-            for (index, socket) in self.gone.iter().enumerate() {
-                if socket.range() == group && self.matches(snapshot, socket) {
-                    members.push((
-                        Row::Socket {
-                            index,
-                            change: Change::Gone,
-                        },
-                        socket,
-                    ));
-                }
-            }
-            self.sort_rows(snapshot, &mut members);
-            rows.extend(members.into_iter().map(|(row, _)| row));
+            self.sort_rows(snapshot, &mut list);
+            rows.extend(list.into_iter().map(|(row, _)| row));
         }
         self.group_counts = counts;
         self.rows = rows;
@@ -350,11 +411,9 @@ impl App {
             SortKey::Process => rows.sort_by_cached_key(|(_, s)| {
                 (process_label(snapshot, s).to_lowercase(), port_order(s))
             }),
-            SortKey::Pid => rows.sort_by_key(|(_, s)| {
-                (
-                    s.owner.pids().first().copied().unwrap_or(u32::MAX),
-                    port_order(s),
-                )
+            SortKey::Pid => rows.sort_by_cached_key(|(_, s)| {
+                let lead = snapshot.lead_holder(s).map(|p| p.pid);
+                (lead.unwrap_or(u32::MAX), port_order(s))
             }),
             SortKey::User => {
                 rows.sort_by_cached_key(|(_, s)| (user_label(snapshot, s), port_order(s)))
@@ -362,45 +421,42 @@ impl App {
         }
     }
 
-    /// The `/` filter: a case-insensitive substring of port, address, process names or user.
-    fn matches(&self, snapshot: &Snapshot, socket: &Socket) -> bool {
-        let family_ok = match socket.family {
-            Family::Ipv4 => self.view.ipv4,
-            Family::Ipv6 => self.view.ipv6,
-        };
-        let proto_ok = match socket.proto {
-            Proto::Tcp => self.view.tcp,
-            Proto::Udp => self.view.udp,
-        };
-        if !(family_ok && proto_ok) || (!self.view.all && !socket.is_listener()) {
+    /// The view's protocols and families, then the `/` filter: a case-insensitive substring of
+    /// port, address, process names or user.
+    fn matches(&self, snapshot: &Snapshot, socket: &Socket, needle: &str) -> bool {
+        if !self.selection.keeps(socket) {
             return false;
         }
-        if self.filter.is_empty() {
+        if needle.is_empty() {
             return true;
         }
-        let needle = self.filter.to_lowercase();
         let haystacks = [
             socket.port.to_string(),
             socket.local_endpoint(),
             process_label(snapshot, socket),
             user_label(snapshot, socket),
         ];
-        haystacks.iter().any(|h| h.to_lowercase().contains(&needle))
+        haystacks.iter().any(|h| h.to_lowercase().contains(needle))
     }
 
-    /// Applies one command; returns what the event loop must do.
-    pub fn command(&mut self, command: Command) -> Action {
+    /// Applies one command.
+    fn command(&mut self, command: Command) -> Effect {
         self.status = None;
         match command {
-            Command::Quit => return Action::Quit,
+            Command::Quit => return Effect::Quit(0),
             Command::Up => self.move_by(-1),
             Command::Down => self.move_by(1),
             Command::PageUp => self.move_by(-self.page()),
             Command::PageDown => self.move_by(self.page()),
-            Command::Home => self.table.select(Some(0)),
-            Command::End => self.table.select(Some(self.rows.len().saturating_sub(1))),
+            Command::Home => self.selected = 0,
+            Command::End => self.selected = self.rows.len().saturating_sub(1),
             Command::Enter => self.enter(),
-            Command::Help => self.overlay = toggle(self.overlay, Overlay::Help),
+            Command::Help => {
+                self.overlay = match self.overlay {
+                    Overlay::Help => Overlay::None,
+                    _ => Overlay::Help,
+                }
+            }
             Command::StartFilter => self.overlay = Overlay::Filter,
             Command::CycleSort => {
                 self.sort = self.sort.next();
@@ -408,22 +464,47 @@ impl App {
             }
             Command::Pause => {
                 self.paused = !self.paused;
-                return Action::Pause(self.paused);
+                return Effect::Pause(self.paused);
             }
-            Command::Refresh => return Action::Refresh,
+            Command::Refresh => return Effect::Refresh,
             Command::Kill => return self.ask_to_stop(),
-            Command::ToggleTcp => return self.reconfigure(|v| v.tcp = !v.tcp),
-            Command::ToggleUdp => return self.reconfigure(|v| v.udp = !v.udp),
-            Command::ToggleIpv4 => return self.reconfigure(|v| v.ipv4 = !v.ipv4),
-            Command::ToggleIpv6 => return self.reconfigure(|v| v.ipv6 = !v.ipv6),
-            Command::ToggleAll => return self.reconfigure(|v| v.all = !v.all),
+            Command::OnlyTcp => return self.only(|s| (&mut s.tcp, &mut s.udp)),
+            Command::OnlyUdp => return self.only(|s| (&mut s.udp, &mut s.tcp)),
+            Command::OnlyIpv4 => return self.only(|s| (&mut s.ipv4, &mut s.ipv6)),
+            Command::OnlyIpv6 => return self.only(|s| (&mut s.ipv6, &mut s.ipv4)),
+            Command::ToggleAll => {
+                let mut next = self.selection;
+                next.all_states = !next.all_states;
+                return self.reconfigure(next);
+            }
             Command::Close => self.close(),
         }
-        Action::None
+        Effect::None
+    }
+
+    /// `t`: only TCP; pressed again (already only TCP): both. Likewise `u`, `4`, `6`.
+    fn only(&mut self, pair: impl Fn(&mut Selection) -> (&mut bool, &mut bool)) -> Effect {
+        let mut next = self.selection;
+        let (this, other) = pair(&mut next);
+        let already_only = *this && !*other;
+        *this = true;
+        *other = already_only;
+        self.reconfigure(next)
+    }
+
+    fn reconfigure(&mut self, next: Selection) -> Effect {
+        if next == self.selection {
+            return Effect::None;
+        }
+        self.selection = next;
+        self.gone.clear();
+        self.rebase = true;
+        self.refresh_rows();
+        Effect::Reconfigure(next)
     }
 
     /// Keys typed while the filter is open.
-    pub fn filter_input(&mut self, input: FilterInput) {
+    fn filter_input(&mut self, input: FilterInput) {
         match input {
             FilterInput::Char(c) if !c.is_control() => self.filter.push(c),
             FilterInput::Char(_) => {}
@@ -445,20 +526,6 @@ impl App {
         self.reselect(selected);
     }
 
-    fn reconfigure(&mut self, change: impl FnOnce(&mut View)) -> Action {
-        let before = self.view;
-        change(&mut self.view);
-        if !(self.view.tcp || self.view.udp) || !(self.view.ipv4 || self.view.ipv6) {
-            self.view = before;
-            self.status = Some("at least one protocol and one family must stay on".into());
-            return Action::None;
-        }
-        self.gone.clear();
-        self.rebase = true;
-        self.refresh_rows();
-        Action::Reconfigure(self.view.tables())
-    }
-
     fn enter(&mut self) {
         match self.selected_row() {
             Some(Row::Group(group)) => {
@@ -471,26 +538,28 @@ impl App {
         }
     }
 
-    fn ask_to_stop(&mut self) -> Action {
-        match self.selected_socket().map(|s| &s.owner) {
-            Some(crate::model::Owner::Known(_)) => Action::PrepareStop,
-            Some(crate::model::Owner::Hidden(reason)) => {
+    fn ask_to_stop(&mut self) -> Effect {
+        let Some(socket) = self.selected_socket() else {
+            self.status = Some("select a listener to stop its holders".into());
+            return Effect::None;
+        };
+        match &socket.owner {
+            crate::model::Owner::Known(_) | crate::model::Owner::Partial(..) => {
+                Effect::PlanStop(socket.clone())
+            }
+            crate::model::Owner::Hidden(reason) => {
                 self.status = Some(format!("cannot stop: owner hidden ({})", reason.describe()));
-                Action::None
+                Effect::None
             }
-            Some(crate::model::Owner::None(_)) => {
+            crate::model::Owner::None(_) => {
                 self.status = Some("no process holds this socket".into());
-                Action::None
-            }
-            None => {
-                self.status = Some("select a listener to stop its holders".into());
-                Action::None
+                Effect::None
             }
         }
     }
 
     /// The plan is ready (pidfds open): show it and ask.
-    pub fn show_stop_plan(&mut self, plan: crate::stop::Plan) {
+    fn show_stop_plan(&mut self, plan: Plan) {
         if plan.targets.is_empty() {
             let reasons: Vec<String> = plan
                 .refused
@@ -500,29 +569,22 @@ impl App {
             self.status = Some(format!("nothing to stop: {}", reasons.join("; ")));
             return;
         }
-        self.stop_plan = Some(plan);
-        self.overlay = Overlay::ConfirmStop;
+        self.overlay = Overlay::ConfirmStop(Box::new(plan));
     }
 
     /// The answer to the confirmation: only `y` means yes; Enter, `n` and Esc mean no.
-    pub fn answer_stop(&mut self, yes: bool) -> Action {
-        self.overlay = Overlay::None;
+    fn answer_stop(&mut self, key: KeyEvent, plan: Box<Plan>) -> Effect {
+        let yes = matches!(key.code, crossterm::event::KeyCode::Char('y' | 'Y'));
         if yes {
-            return Action::ExecuteStop;
+            return Effect::ExecuteStop(plan);
         }
-        self.stop_plan = None;
         self.status = Some("nothing sent".into());
-        Action::None
+        Effect::None
     }
 
-    /// Reports what was sent and starts watching the port.
-    pub fn stop_sent(&mut self, messages: Vec<String>, watch: Option<StopWatch>) {
-        self.status = Some(messages.join("; "));
-        self.stop_watch = watch;
-    }
-
+    /// Esc: close what is open; never quits.
     fn close(&mut self) {
-        if self.overlay != Overlay::None {
+        if !matches!(self.overlay, Overlay::None) {
             self.overlay = Overlay::None;
         } else if self.details {
             self.details = false;
@@ -540,9 +602,7 @@ impl App {
             return;
         }
         let last = self.rows.len() - 1;
-        let current = self.table.selected().unwrap_or(0);
-        let next = current.saturating_add_signed(delta).min(last);
-        self.table.select(Some(next));
+        self.selected = self.selected.saturating_add_signed(delta).min(last);
     }
 
     /// A click on screen row `y`: select the table row drawn there.
@@ -553,32 +613,27 @@ impl App {
         if y < top || y >= top + height {
             return;
         }
-        let index = self.table.offset() + usize::from(y - top);
+        let index = self.offset + usize::from(y - top);
         if index < self.rows.len() {
-            self.table.select(Some(index));
+            self.selected = index;
         }
     }
 
-    /// Is the close key (Esc/q) going to quit, or close something first?
-    pub fn has_open_layer(&self) -> bool {
-        self.overlay != Overlay::None || self.details
+    /// Scrolls so the selection is on screen and the screen is as full as the rows allow
+    /// (after a filter shrinks the list, the rows it kept are shown, not an empty page).
+    pub fn scroll_into_view(&mut self, height: usize) {
+        let height = height.max(1);
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + height {
+            self.offset = self.selected + 1 - height;
+        }
+        self.offset = self.offset.min(self.rows.len().saturating_sub(height));
     }
-}
 
-/// Keys while the filter is being typed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FilterInput {
-    Char(char),
-    Backspace,
-    Accept,
-    Cancel,
-}
-
-fn toggle(current: Overlay, wanted: Overlay) -> Overlay {
-    if current == wanted {
-        Overlay::None
-    } else {
-        wanted
+    /// Is a pane or overlay open?
+    pub fn has_open_layer(&self) -> bool {
+        !matches!(self.overlay, Overlay::None) || self.details
     }
 }
 

@@ -1,14 +1,25 @@
 //! Stopping the holders of a port, safely.
 //!
-//! Every holder is opened as a pidfd *before* anyone is asked to confirm, and re-verified just
-//! before the signal (same start time, still holds the socket, still alive). The signal goes
-//! through the pidfd, so it can only reach the process that was shown, never a process that
-//! reused its pid. Pids that must never be signalled are refused up front.
+//! Every holder is opened as a pidfd *before* anyone is asked to confirm, checked against the
+//! snapshot it was shown from (same start time, so a pid reused since is refused), and checked
+//! again just before the signal (same start time, still holds the socket, still alive). The
+//! signal goes through the pidfd, so it can only reach the process that was shown. Pids that must
+//! never be signalled are refused up front. The pidfd parts are per OS (`linux.rs`, `other.rs`).
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+use linux as os;
+#[cfg(not(target_os = "linux"))]
+mod other;
+#[cfg(not(target_os = "linux"))]
+use other as os;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::filter::HolderFilter;
 use crate::model::{Owner, Proto, SafeText, Snapshot, Socket};
 
 /// The signals `--signal` accepts.
@@ -77,6 +88,8 @@ pub enum Refusal {
     KernelThread,
     /// The process exited, or its pid now belongs to another process.
     Gone,
+    /// This OS has no pidfds: a signal could hit a process that reused the pid.
+    Unsupported,
 }
 
 impl fmt::Display for Refusal {
@@ -88,6 +101,7 @@ impl fmt::Display for Refusal {
             Refusal::MyParent => "that is portscope's parent (your shell or sudo)",
             Refusal::KernelThread => "that is a kernel thread",
             Refusal::Gone => "it has exited (or its pid was reused)",
+            Refusal::Unsupported => "stopping processes safely needs pidfds (Linux only)",
         })
     }
 }
@@ -109,13 +123,24 @@ pub fn refuse_pid(pid: u32, own: u32, parent: Option<u32>) -> Option<Refusal> {
     None
 }
 
-/// A socket a target holds, as shown to the user.
+/// A socket as shown to the user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeldSocket {
     pub proto: Proto,
     pub endpoint: String,
     pub port: u16,
     pub inode: u64,
+}
+
+impl HeldSocket {
+    pub fn of(socket: &Socket) -> Self {
+        HeldSocket {
+            proto: socket.proto,
+            endpoint: socket.local_endpoint(),
+            port: socket.port,
+            inode: socket.inode,
+        }
+    }
 }
 
 impl fmt::Display for HeldSocket {
@@ -133,8 +158,20 @@ pub struct Target {
     pub exe: Option<SafeText>,
     pub command: String,
     pub start_time: Option<u64>,
+    /// The asked-for sockets it holds.
     pub sockets: Vec<HeldSocket>,
+    /// Its other listening sockets: the signal reaches them too.
+    pub also: Vec<HeldSocket>,
     handle: os::Handle,
+}
+
+/// A socket that will stay open after the signals, and why.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StaysOpen {
+    /// Processes that are not signalled hold it too (refused, or outside the filter).
+    HeldBy(HeldSocket, Vec<u32>),
+    /// Its holders cannot all be seen.
+    MaybeHidden(HeldSocket, &'static str),
 }
 
 /// What will be done, before confirmation.
@@ -142,32 +179,35 @@ pub struct Target {
 pub struct Plan {
     pub targets: Vec<Target>,
     pub refused: Vec<(u32, SafeText, Refusal)>,
-    /// Sockets on the port whose holder cannot be seen (so cannot be signalled).
-    pub hidden: Vec<(HeldSocket, u32, &'static str)>,
+    /// Holders the `--pid`/`--user`/`--process` filter left alone.
+    pub left_out: Vec<(u32, SafeText)>,
+    /// Sockets on the port whose holder cannot be seen at all (so cannot be signalled):
+    /// (socket, its uid, why).
+    pub hidden: Vec<(HeldSocket, Option<u32>, &'static str)>,
+    pub stays_open: Vec<StaysOpen>,
 }
 
-/// Every holder of every given socket, each once, with its pidfd already open.
-pub fn plan(snapshot: &Snapshot, sockets: &[&Socket]) -> Plan {
+/// Every holder of every given socket that `filter` accepts, each once, with its pidfd already
+/// open and its identity checked against the snapshot.
+pub fn plan(snapshot: &Snapshot, sockets: &[&Socket], filter: &HolderFilter) -> Plan {
     let own = std::process::id();
     let parent = os::parent_pid();
     let mut plan = Plan::default();
     let mut by_pid: BTreeMap<u32, Vec<HeldSocket>> = BTreeMap::new();
     for socket in sockets {
-        let held = HeldSocket {
-            proto: socket.proto,
-            endpoint: socket.local_endpoint(),
-            port: socket.port,
-            inode: socket.inode,
-        };
-        match &socket.owner {
-            Owner::Known(pids) => pids
-                .iter()
-                .for_each(|&pid| by_pid.entry(pid).or_default().push(held.clone())),
-            Owner::Hidden(reason) => plan.hidden.push((held, socket.uid, reason.describe())),
-            Owner::None(_) => {}
+        let held = HeldSocket::of(socket);
+        if let Owner::Hidden(reason) = &socket.owner {
+            plan.hidden
+                .push((held.clone(), socket.uid, reason.describe()));
+        }
+        for process in snapshot.holders_lead_first(socket) {
+            match filter.matches_process(process) {
+                true => by_pid.entry(process.pid).or_default().push(held.clone()),
+                false => push_once(&mut plan.left_out, (process.pid, process.name.clone())),
+            }
         }
     }
-    for (pid, sockets) in by_pid {
+    for (pid, held) in by_pid {
         let Some(process) = snapshot.processes.get(&pid) else {
             plan.refused.push((pid, SafeText::new("?"), Refusal::Gone));
             continue;
@@ -177,23 +217,65 @@ pub fn plan(snapshot: &Snapshot, sockets: &[&Socket]) -> Plan {
             plan.refused.push((pid, process.name.clone(), refusal));
             continue;
         }
-        match os::Handle::open(pid) {
-            Some(handle) => plan.targets.push(Target {
+        match os::Handle::open(pid, process.start_ticks) {
+            Ok(handle) => plan.targets.push(Target {
                 pid,
                 name: process.name.clone(),
                 user: process.user.clone(),
                 exe: process.exe.clone(),
                 command: process.command(),
                 start_time: process.start_time,
-                sockets,
+                also: also_held(snapshot, pid, sockets),
+                sockets: held,
                 handle,
             }),
-            None => plan
-                .refused
-                .push((pid, process.name.clone(), Refusal::Gone)),
+            Err(refusal) => plan.refused.push((pid, process.name.clone(), refusal)),
         }
     }
+    if !plan.targets.is_empty() {
+        plan.stays_open = stays_open(sockets, &plan);
+    }
     plan
+}
+
+fn push_once<T: PartialEq>(list: &mut Vec<T>, item: T) {
+    if !list.contains(&item) {
+        list.push(item);
+    }
+}
+
+/// The other listeners of the snapshot that `pid` holds.
+fn also_held(snapshot: &Snapshot, pid: u32, asked: &[&Socket]) -> Vec<HeldSocket> {
+    snapshot
+        .sockets
+        .iter()
+        .filter(|s| s.is_listener() && s.owner.pids().contains(&pid))
+        .filter(|s| !asked.iter().any(|a| a.inode == s.inode && a.port == s.port))
+        .map(HeldSocket::of)
+        .collect()
+}
+
+/// Asked-for sockets that the planned signals will not close.
+fn stays_open(sockets: &[&Socket], plan: &Plan) -> Vec<StaysOpen> {
+    let targets: Vec<u32> = plan.targets.iter().map(|t| t.pid).collect();
+    let mut open = Vec::new();
+    for socket in sockets {
+        let held = HeldSocket::of(socket);
+        let others: Vec<u32> = socket
+            .owner
+            .pids()
+            .iter()
+            .copied()
+            .filter(|pid| !targets.contains(pid))
+            .collect();
+        if !others.is_empty() {
+            open.push(StaysOpen::HeldBy(held.clone(), others));
+        }
+        if let Owner::Partial(_, reason) = &socket.owner {
+            open.push(StaysOpen::MaybeHidden(held, reason.describe()));
+        }
+    }
+    open
 }
 
 /// What happened when a target was to be signalled.
@@ -234,119 +316,6 @@ impl Target {
     }
 }
 
-#[cfg(target_os = "linux")]
-mod os {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    use rustix::fd::OwnedFd;
-    use rustix::io::Errno;
-    use rustix::process::{Pid, PidfdFlags, Signal, getppid, pidfd_open, pidfd_send_signal};
-
-    use super::{Refusal, Sent, StopSignal};
-    use crate::collect::procstat;
-
-    pub fn parent_pid() -> Option<u32> {
-        getppid().map(|pid| pid.as_raw_nonzero().get().unsigned_abs())
-    }
-
-    pub fn refuse_process(pid: u32) -> Option<Refusal> {
-        match procstat::identity(pid) {
-            Some(identity) if identity.kernel_thread => Some(Refusal::KernelThread),
-            Some(_) => None,
-            None => Some(Refusal::Gone),
-        }
-    }
-
-    pub fn holds_socket(pid: u32, inode: u64) -> bool {
-        procstat::holds_socket(pid, inode)
-    }
-
-    /// A pidfd plus the start time seen when it was opened.
-    #[derive(Debug)]
-    pub struct Handle {
-        pid: u32,
-        pidfd: OwnedFd,
-        start_ticks: u64,
-    }
-
-    impl Handle {
-        pub fn open(pid: u32) -> Option<Self> {
-            let raw = i32::try_from(pid).ok()?;
-            let start_ticks = procstat::identity(pid)?.start_ticks;
-            let pidfd = pidfd_open(Pid::from_raw(raw)?, PidfdFlags::empty()).ok()?;
-            // The pid may have been reused between the stat read and pidfd_open: check again.
-            let still = procstat::identity(pid)?.start_ticks == start_ticks;
-            still.then_some(Handle {
-                pid,
-                pidfd,
-                start_ticks,
-            })
-        }
-
-        pub fn is_same_process(&self) -> bool {
-            procstat::identity(self.pid).is_some_and(|i| i.start_ticks == self.start_ticks)
-                && self.is_alive()
-        }
-
-        /// A pidfd becomes readable when its process exits.
-        pub fn is_alive(&self) -> bool {
-            let mut fds = [PollFd::new(&self.pidfd, PollFlags::IN)];
-            let zero = Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            matches!(poll(&mut fds, Some(&zero)), Ok(0))
-        }
-
-        pub fn send(&self, signal: StopSignal) -> Sent {
-            let Some(signal) = Signal::from_named_raw(signal.number()) else {
-                return Sent::Failed("unknown signal".into());
-            };
-            match pidfd_send_signal(&self.pidfd, signal) {
-                Ok(()) => Sent::Signalled,
-                Err(Errno::PERM | Errno::ACCESS) => Sent::PermissionDenied,
-                Err(Errno::SRCH) => Sent::Skipped(Refusal::Gone),
-                Err(e) => Sent::Failed(e.to_string()),
-            }
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod os {
-    use super::{Refusal, Sent, StopSignal};
-
-    pub fn parent_pid() -> Option<u32> {
-        None
-    }
-
-    pub fn refuse_process(_pid: u32) -> Option<Refusal> {
-        None
-    }
-
-    pub fn holds_socket(_pid: u32, _inode: u64) -> bool {
-        false
-    }
-
-    /// Without pidfds a signal could hit a reused pid, so nothing is ever sent here.
-    #[derive(Debug)]
-    pub struct Handle;
-
-    impl Handle {
-        pub fn open(_pid: u32) -> Option<Self> {
-            None
-        }
-        pub fn is_same_process(&self) -> bool {
-            false
-        }
-        pub fn is_alive(&self) -> bool {
-            false
-        }
-        pub fn send(&self, _signal: StopSignal) -> Sent {
-            Sent::Failed("stopping processes is only supported on Linux".into())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,12 +353,5 @@ mod tests {
         for bad in ["STOP", "0", "-1", "", "SIGUSR1", "65"] {
             assert!(bad.parse::<StopSignal>().is_err(), "{bad}");
         }
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn kernel_threads_are_refused() {
-        // kthreadd is pid 2 on Linux.
-        assert_eq!(os::refuse_process(2), Some(Refusal::KernelThread));
     }
 }

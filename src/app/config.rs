@@ -1,0 +1,256 @@
+//! The one place where command-line arguments become a typed request: [`Mode`] with what its
+//! arm needs. Nothing past this file sees the clap struct.
+
+use std::time::Duration;
+
+use crate::cli::{Cli, ColorWhen, FormatArg};
+use crate::collect::resolve_user;
+use crate::filter::{Filter, HolderFilter};
+use crate::model::{PortSpec, Selection};
+use crate::report::Format;
+use crate::stop::StopSignal;
+
+/// A `--kill` over more port numbers than this needs `--all-holders` as well as `--yes`.
+pub const WIDE_KILL: usize = 16;
+
+/// What portscope was asked to do: one enum, one dispatch in `app`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Mode {
+    Live(LiveConfig),
+    Once(OnceConfig),
+    Query(QueryConfig),
+    Stop(StopConfig),
+    Completions(clap_complete::Shell),
+    Man,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct LiveConfig {
+    pub filter: Filter,
+    pub interval: Duration,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct OnceConfig {
+    pub filter: Filter,
+    pub format: Format,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct QueryConfig {
+    /// `filter.ports` holds the asked specs; `filter.selection` the asked protocols/families.
+    pub filter: Filter,
+    pub format: Format,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct StopConfig {
+    pub query: QueryConfig,
+    pub signal: StopSignal,
+    pub yes: bool,
+    pub all_holders: bool,
+    pub timeout: Duration,
+    pub force: bool,
+}
+
+/// Presentation facts decided once at the edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Output {
+    pub color: bool,
+    pub width: Option<usize>,
+}
+
+/// How the terminal looks, as far as choosing a mode needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Console {
+    /// stdout is a terminal that can show the live view (not `TERM=dumb`).
+    pub interactive: bool,
+    pub stdout_is_tty: bool,
+    pub no_color_env: bool,
+    pub width: Option<usize>,
+}
+
+/// Builds the mode; an error is one line for a usage error (exit 2).
+pub fn mode(cli: &Cli, console: Console) -> Result<(Mode, Output), String> {
+    let output = Output {
+        color: match cli.color {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto => {
+                console.interactive && console.stdout_is_tty && !console.no_color_env
+            }
+        },
+        width: console.width,
+    };
+    if let Some(shell) = cli.completions {
+        return Ok((Mode::Completions(shell), output));
+    }
+    if cli.man {
+        return Ok((Mode::Man, output));
+    }
+    let format = format(cli);
+    let filter = filter(cli)?;
+    let mode = if cli.kill {
+        Mode::Stop(stop(cli, filter, format)?)
+    } else if !cli.ports.is_empty() {
+        Mode::Query(QueryConfig {
+            filter,
+            format: format.unwrap_or(Format::Table),
+        })
+    } else if cli.once || format.is_some() || !console.interactive {
+        Mode::Once(OnceConfig {
+            filter,
+            format: format.unwrap_or(Format::Table),
+        })
+    } else {
+        Mode::Live(LiveConfig {
+            filter,
+            interval: cli.interval,
+        })
+    };
+    Ok((mode, output))
+}
+
+fn format(cli: &Cli) -> Option<Format> {
+    match (cli.json, cli.format) {
+        (true, _) | (_, Some(FormatArg::Json)) => Some(Format::Json),
+        (_, Some(FormatArg::Table)) => Some(Format::Table),
+        (false, None) => None,
+    }
+}
+
+fn stop(cli: &Cli, filter: Filter, format: Option<Format>) -> Result<StopConfig, String> {
+    if cli.ports.is_empty() {
+        return Err(
+            "--kill needs the ports whose holders to stop, e.g. portscope 3000 --kill".to_string(),
+        );
+    }
+    Ok(StopConfig {
+        query: QueryConfig {
+            filter,
+            format: format.unwrap_or(Format::Table),
+        },
+        signal: cli.signal,
+        yes: cli.yes,
+        all_holders: cli.all_holders,
+        timeout: cli.timeout,
+        force: cli.force,
+    })
+}
+
+fn filter(cli: &Cli) -> Result<Filter, String> {
+    let any_proto = !cli.tcp && !cli.udp;
+    let any_family = !cli.ipv4 && !cli.ipv6;
+    let uid = match &cli.user {
+        Some(user) => Some(
+            resolve_user(user)
+                .map_err(|why| format!("invalid value '{user}' for '--user <USER>': {why}"))?,
+        ),
+        None => None,
+    };
+    Ok(Filter {
+        selection: Selection {
+            tcp: cli.tcp || any_proto,
+            udp: cli.udp || any_proto,
+            ipv4: cli.ipv4 || any_family,
+            ipv6: cli.ipv6 || any_family,
+            all_states: cli.all,
+        },
+        ports: cli.ports.clone(),
+        holders: HolderFilter {
+            pids: cli.pid.clone(),
+            uid,
+            process: cli.process.as_ref().map(|p| p.to_lowercase()),
+        },
+    })
+}
+
+/// The ports `specs` cover, counted once each (for the wide-kill rule).
+pub fn port_count(specs: &[PortSpec]) -> usize {
+    let mut covered: Vec<(u16, u16)> = specs.iter().map(|s| (s.low, s.high)).collect();
+    covered.sort_unstable();
+    let mut total = 0usize;
+    let mut reach: Option<u16> = None;
+    for (low, high) in covered {
+        let start = match reach {
+            Some(r) if r >= high => continue,
+            Some(r) if r >= low => r + 1,
+            _ => low,
+        };
+        total += usize::from(high - start) + 1;
+        reach = Some(high);
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn console() -> Console {
+        Console {
+            interactive: true,
+            stdout_is_tty: true,
+            no_color_env: false,
+            width: Some(100),
+        }
+    }
+
+    fn parse(args: &[&str]) -> Result<Mode, String> {
+        let cli = Cli::try_parse_from(std::iter::once("portscope").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        mode(&cli, console()).map(|(mode, _)| mode)
+    }
+
+    #[test]
+    fn each_command_line_selects_its_mode() {
+        assert!(matches!(parse(&[]), Ok(Mode::Live(_))));
+        assert!(matches!(parse(&["--once"]), Ok(Mode::Once(c)) if c.format == Format::Table));
+        assert!(matches!(parse(&["--json"]), Ok(Mode::Once(c)) if c.format == Format::Json));
+        assert!(
+            matches!(parse(&["--format", "json"]), Ok(Mode::Once(c)) if c.format == Format::Json)
+        );
+        assert!(matches!(parse(&["3000"]), Ok(Mode::Query(_))));
+        assert!(matches!(parse(&["3000", "--kill", "-y"]), Ok(Mode::Stop(c)) if c.yes));
+        assert!(matches!(parse(&["--man"]), Ok(Mode::Man)));
+    }
+
+    #[test]
+    fn flags_narrow_the_selection() {
+        let Ok(Mode::Once(config)) = parse(&["--once", "-t", "-6", "--all"]) else {
+            panic!("once");
+        };
+        let s = config.filter.selection;
+        assert!(s.tcp && !s.udp && !s.ipv4 && s.ipv6 && s.all_states);
+    }
+
+    #[test]
+    fn refusals_are_one_line_each() {
+        let kill = parse(&["--kill"]).err().unwrap_or_default();
+        assert!(kill.contains("--kill needs the ports"), "{kill}");
+        let user = parse(&["--once", "--user", "no-such-user-portscope"])
+            .err()
+            .unwrap_or_default();
+        assert!(
+            user.contains("'--user <USER>'") && user.contains("no such user"),
+            "{user}"
+        );
+        assert!(parse(&["--once", "--user", "4000000"]).is_ok());
+    }
+
+    #[test]
+    fn ports_are_counted_once() {
+        let specs = |texts: &[&str]| -> Vec<PortSpec> {
+            texts
+                .iter()
+                .filter_map(|t| PortSpec::parse(t).ok())
+                .collect()
+        };
+        assert_eq!(port_count(&specs(&["80"])), 1);
+        assert_eq!(port_count(&specs(&["80", "80/udp"])), 1);
+        assert_eq!(port_count(&specs(&["8000-8100", "8050-8200"])), 201);
+        assert_eq!(port_count(&specs(&["1-65535"])), 65535);
+        assert_eq!(port_count(&specs(&["1-10", "5-6", "20"])), 11);
+    }
+}

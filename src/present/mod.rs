@@ -1,0 +1,272 @@
+//! What users see, defined once for every front end: the words for a socket's facts (labels),
+//! the columns (title, widths, how they give way), fitting text into cells, ages and
+//! timestamps, and semantic style roles. The table (`report`) and the live view (`tui`) map the
+//! roles to their own styles; neither defines a label or a column of its own.
+
+mod columns;
+mod time;
+
+pub use columns::{Cell, Column};
+pub use time::{age, rfc3339, rfc3339_at, rfc3339_or_null};
+
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use crate::model::{Exposure, Owner, Process, Snapshot, Socket, endpoint};
+
+/// Semantic style roles: what a piece of text *is*; each front end decides how it looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Plain,
+    /// Column titles.
+    Header,
+    /// Range group headings.
+    Group,
+    /// Secondary text: commands, hints, placeholders.
+    Dim,
+    /// What the line is about: a port, a process name.
+    Strong,
+    /// Reachable from the network.
+    Exposed,
+    /// Loopback only.
+    Local,
+    /// An owner that cannot be seen, or may be incomplete.
+    Hidden,
+    Warn,
+    Free,
+    Error,
+    /// A row that appeared in the last refreshes.
+    New,
+    /// A row that went away.
+    Gone,
+    /// A key in help and hints.
+    Key,
+}
+
+/// Cuts `text` to at most `width` terminal columns, ending in `…` when cut.
+pub fn fit(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out
+}
+
+/// `text` padded with spaces to `width` columns (never cut).
+pub fn pad(text: &str, width: usize) -> String {
+    let fill = width.saturating_sub(text.width());
+    format!("{text}{}", " ".repeat(fill))
+}
+
+/// Each value once, where it first appears.
+pub fn unique_in_order<T: PartialEq>(values: impl Iterator<Item = T>) -> Vec<T> {
+    let mut unique = Vec::new();
+    for value in values {
+        if !unique.contains(&value) {
+            unique.push(value);
+        }
+    }
+    unique
+}
+
+/// The pid column: the lead holder, `812 +2` for a socket shared by three processes, `812 +2?`
+/// when more may be hidden, `?` when hidden, `-` when nobody holds it.
+pub fn pids_label(snapshot: &Snapshot, socket: &Socket) -> String {
+    let lead = snapshot
+        .lead_holder(socket)
+        .map(|p| p.pid)
+        .or_else(|| socket.owner.pids().first().copied());
+    let others = socket.owner.pids().len().saturating_sub(1);
+    match (&socket.owner, lead) {
+        (Owner::Known(_), Some(lead)) if others == 0 => lead.to_string(),
+        (Owner::Known(_), Some(lead)) => format!("{lead} +{others}"),
+        (Owner::Partial(..), Some(lead)) if others == 0 => format!("{lead} +?"),
+        (Owner::Partial(..), Some(lead)) => format!("{lead} +{others}?"),
+        (Owner::Hidden(_), _) => "?".to_string(),
+        _ => "-".to_string(),
+    }
+}
+
+/// The process column: the distinct names of the holders, lead first, or why there are none.
+pub fn process_label(snapshot: &Snapshot, socket: &Socket) -> String {
+    match &socket.owner {
+        Owner::Known(_) | Owner::Partial(..) => {
+            let holders = snapshot.holders_lead_first(socket);
+            let names = unique_in_order(holders.iter().map(|p| p.name.as_str()));
+            let mut label = match names.is_empty() {
+                true => "(exited)".to_string(),
+                false => names.join(","),
+            };
+            if matches!(socket.owner, Owner::Partial(..)) {
+                label.push_str(" +?");
+            }
+            label
+        }
+        Owner::Hidden(_) => "(hidden)".to_string(),
+        Owner::None(_) => "(none)".to_string(),
+    }
+}
+
+/// The user column: the holders' users (lead first), else the socket's own uid as a name.
+pub fn user_label(snapshot: &Snapshot, socket: &Socket) -> String {
+    let holders = snapshot.holders_lead_first(socket);
+    let users = unique_in_order(holders.iter().map(|p| process_user(p)));
+    if users.is_empty() {
+        return socket_user(snapshot, socket);
+    }
+    users.join(",")
+}
+
+/// A process's user name, else its uid, else `?`.
+pub fn process_user(process: &Process) -> String {
+    match (&process.user, process.uid) {
+        (Some(name), _) => name.to_string(),
+        (None, Some(uid)) => uid.to_string(),
+        (None, None) => "?".to_string(),
+    }
+}
+
+/// The socket's own uid with its name, e.g. `bob` or `1001`, `?` where the OS does not say.
+pub fn socket_user(snapshot: &Snapshot, socket: &Socket) -> String {
+    match (snapshot.user_name(socket.uid), socket.uid) {
+        (Some(name), _) => name.to_string(),
+        (None, Some(uid)) => uid.to_string(),
+        (None, None) => "?".to_string(),
+    }
+}
+
+/// `uid 1001 (alice)`, for hidden owners.
+pub fn socket_uid_words(snapshot: &Snapshot, socket: &Socket) -> String {
+    match socket.uid {
+        Some(uid) => format!("socket uid {uid} {}", socket_user(snapshot, socket)),
+        None => "socket uid unknown".to_string(),
+    }
+}
+
+/// Exposure in words: long for tables with room, short for narrow columns.
+pub fn exposure_label(exposure: Exposure, short: bool) -> &'static str {
+    match (exposure, short) {
+        (Exposure::Loopback, false) => "local only",
+        (Exposure::All, false) => "all interfaces",
+        (Exposure::Specific, false) => "one address",
+        (Exposure::Loopback, true) => "local",
+        (Exposure::All, true) => "all",
+        (Exposure::Specific, true) => "addr",
+    }
+}
+
+pub fn exposure_role(exposure: Exposure) -> Role {
+    match exposure {
+        Exposure::Loopback => Role::Local,
+        Exposure::All => Role::Exposed,
+        Exposure::Specific => Role::Plain,
+    }
+}
+
+/// The owner's role: plain when known, hidden when it cannot (all) be seen, dim when none.
+pub fn owner_role(owner: &Owner) -> Role {
+    match owner {
+        Owner::Known(_) => Role::Plain,
+        Owner::Partial(..) | Owner::Hidden(_) => Role::Hidden,
+        Owner::None(_) => Role::Dim,
+    }
+}
+
+/// `127.0.0.1:3000`, with `*` when the port is inside the OS's ephemeral range.
+pub fn local_label(snapshot: &Snapshot, socket: &Socket) -> String {
+    let mark = if snapshot.in_ephemeral(socket.port) {
+        "*"
+    } else {
+        ""
+    };
+    format!("{}{mark}", socket.local_endpoint())
+}
+
+pub fn remote_label(socket: &Socket) -> Option<String> {
+    socket.remote.map(|(addr, port)| endpoint(&addr, port))
+}
+
+/// The IANA service, else the development hint, with its role.
+pub fn service_cell(socket: &Socket) -> (String, Role) {
+    match (socket.service(), socket.hint()) {
+        (Some(name), _) => (name.to_string(), Role::Plain),
+        (None, Some(hint)) => (hint.to_string(), Role::Dim),
+        (None, None) => ("-".to_string(), Role::Dim),
+    }
+}
+
+/// `http (HTTP alt / proxy)` for the details pane.
+pub fn service_words(socket: &Socket) -> String {
+    match (socket.service(), socket.hint()) {
+        (Some(s), Some(h)) => format!("{s} ({h})"),
+        (Some(s), None) => s.to_string(),
+        (None, Some(h)) => h.to_string(),
+        (None, None) => "-".to_string(),
+    }
+}
+
+/// The lead holder's command line without the program's directory.
+pub fn command_label(snapshot: &Snapshot, socket: &Socket) -> String {
+    snapshot
+        .lead_holder(socket)
+        .map(Process::short_command)
+        .unwrap_or_default()
+}
+
+/// How long the lead holder has run.
+pub fn uptime_label(snapshot: &Snapshot, socket: &Socket) -> String {
+    snapshot
+        .lead_holder(socket)
+        .and_then(|p| p.start_time)
+        .map_or_else(|| "-".into(), |s| age(s, snapshot.taken_at))
+}
+
+/// Established connections this listener accepted.
+pub fn conns_label(snapshot: &Snapshot, socket: &Socket) -> String {
+    let count = snapshot
+        .connections
+        .get(&socket.inode)
+        .map_or(0, |c| c.count);
+    if socket.is_listener() && count > 0 {
+        count.to_string()
+    } else {
+        "-".into()
+    }
+}
+
+/// `1 process`, `3 processes`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_cuts_by_display_width() {
+        assert_eq!(fit("nginx", 10), "nginx");
+        assert_eq!(fit("postgresql", 6), "postg…");
+        assert_eq!(fit("日本語テキスト", 5), "日本…");
+        assert_eq!(pad("ab", 4), "ab  ");
+        assert_eq!(pad("日本", 5), "日本 ");
+    }
+
+    #[test]
+    fn labels_name_each_value_once_in_holder_order() {
+        let users = ["root", "www-data", "root", "www-data"];
+        assert_eq!(unique_in_order(users.into_iter()), ["root", "www-data"]);
+        assert!(unique_in_order(std::iter::empty::<&str>()).is_empty());
+    }
+}
