@@ -1,5 +1,7 @@
 //! Linux: sockets from netlink sock_diag (through netstat2), owners from our own /proc scan.
 
+pub mod cgroup;
+pub mod containers;
 mod diag;
 mod owners;
 pub mod procstat;
