@@ -3,6 +3,7 @@
 pub mod cgroup;
 pub mod containers;
 mod diag;
+pub mod forwarders;
 pub mod mountinfo;
 mod owners;
 pub mod procstat;
