@@ -23,6 +23,9 @@ Options:
   --no-listener       nothing listens inside ("published, but nothing listens")
   --proxy PATH        the docker-proxy binary (default /usr/sbin/docker-proxy)
 
+Exits 77 with one line on stderr when the docker-proxy binary is missing
+(apt-get install docker.io), so a test can skip visibly.
+
 docker-proxy (20.10, and any release before moby#48132) writes its status to fd 3: "0\n"
 when its listener is up, "1\n<error>" when not. Without an fd 3 it wraps its *own listener*
 (which got fd 3) and closes it ("accept4: bad file descriptor"), so fd 3 is always a pipe
@@ -54,6 +57,11 @@ CONTAINER_IP = "172.31.250.2"
 
 NAMESPACES = []
 CHILDREN = []
+
+
+def skip(message):
+    sys.stderr.write("published_port.py: skip: %s\n" % message)
+    sys.exit(77)
 
 
 def fail(message):
@@ -222,6 +230,8 @@ def parse(argv):
 
 def main(argv):
     options = parse(argv)
+    if not os.access(options["proxy"], os.X_OK):
+        skip("%s is missing (apt-get install docker.io)" % options["proxy"])
     host, ctr = options["prefix"] + "h", options["prefix"] + "c"
     signal.signal(signal.SIGTERM, lambda *_: (cleanup(), os._exit(0)))
     make_namespaces(host, ctr)
