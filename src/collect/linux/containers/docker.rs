@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -100,15 +100,20 @@ fn container(config: ConfigV2) -> ContainerInfo {
             .and_then(|p| u32::try_from(p).ok());
     }
     if let Some(net) = config.network_settings {
-        info.netns_path = net
-            .sandbox_key
-            .as_deref()
-            .filter(|k| !k.is_empty())
-            .map(|k| normalize_netns_path(&PathBuf::from(k)));
+        info.netns_path = net.sandbox_key.as_deref().and_then(sandbox_netns);
         info.published = net.ports.map(published).unwrap_or_default();
         info.addresses = net.networks.map(addresses).unwrap_or_default();
     }
     info
+}
+
+/// The container's own namespace. `--network host` containers all have the SandboxKey
+/// `/var/run/docker/netns/default`, docker's bind mount of the *host* namespace, which must
+/// not be labelled with any one of them.
+fn sandbox_netns(key: &str) -> Option<PathBuf> {
+    let path = normalize_netns_path(Path::new(key));
+    let host = path.file_name().is_none_or(|name| name == "default");
+    (!key.is_empty() && !host).then_some(path)
 }
 
 fn compose(labels: &HashMap<String, String>) -> Option<ComposeRef> {
@@ -173,7 +178,6 @@ fn addresses(networks: HashMap<String, Endpoint>) -> Vec<IpAddr> {
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
-    use std::path::Path;
 
     use super::super::ContainerIndex;
     use super::super::tests::{A, B, TempRoot};
@@ -284,6 +288,24 @@ mod tests {
         assert!(index.by_published(Proto::Udp, 8080).is_empty());
         let old = index.by_id(B).expect("stopped one too");
         assert_eq!((old.pid, old.netns_path.as_ref()), (None, None));
+    }
+
+    #[test]
+    fn host_network_is_nobodys_namespace() {
+        let host = stopped()
+            .replace(
+                r#""SandboxKey":"""#,
+                r#""SandboxKey":"/var/run/docker/netns/default""#,
+            )
+            .replace(r#""Running":false,"Pid":0"#, r#""Running":true,"Pid":77"#);
+        let root = root_with("hostnet", &[(B, host)]);
+        let index = ContainerIndex::load(&root.0);
+        assert_eq!(index.by_id(B).and_then(|c| c.netns_path.clone()), None);
+        assert!(
+            index
+                .by_netns_path(Path::new("/run/docker/netns/default"))
+                .is_none()
+        );
     }
 
     #[test]
