@@ -95,7 +95,9 @@ fn storage_container(entry: StorageEntry, metadata: Metadata) -> ContainerInfo {
     info
 }
 
-/// A `userdata/config.json` and the `pidfile` beside it (run root) or in the run root.
+/// A container's `userdata/config.json` (podman's in the graph root, CRI-O's in the run root)
+/// and its `pidfile`, which both keep in the run root. A spec in the run root that is
+/// neither CRI-O's nor libpod's is someone else's (buildah, skopeo) and skipped.
 fn from_spec(loader: &mut Loader, id: &str, dir: &Path, graph_root: bool) -> Option<ContainerInfo> {
     let spec: OciSpec = loader.json(&dir.join("userdata/config.json"))?;
     let pid_path = loader.path(RUN_ROOT).join(id).join("userdata/pidfile");
