@@ -18,6 +18,7 @@ impl SafeText {
         SafeText(sanitize::sanitize_os(s))
     }
 
+    /// Raw bytes from the OS (a cgroup path, a mount point, an argument), possibly invalid UTF-8.
     pub fn from_bytes(bytes: &[u8]) -> Self {
         SafeText(sanitize::sanitize_bytes(bytes))
     }

@@ -1,8 +1,12 @@
 //! Linux: sockets from netlink sock_diag (read by our own dump, see `diag.rs`), owners from our
 //! own /proc fd scan, process facts from bounded /proc reads.
 
+pub mod cgroup;
+pub mod containers;
 mod diag;
 mod facts;
+pub mod forwarders;
+pub mod mountinfo;
 mod owners;
 mod procfs;
 pub mod procstat;
