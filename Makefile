@@ -3,7 +3,7 @@ CARGO ?= cargo
 ARGS ?=
 BIN := target/release/portscope
 
-.PHONY: run build test test-deps lint fmt bench bench-deps screenshots completions man clean
+.PHONY: run build test test-deps lint check-targets fmt bench bench-deps screenshots completions man install uninstall clean
 
 run: build
 	./$(BIN) $(ARGS)
@@ -17,11 +17,40 @@ test: test-deps
 	$(CARGO) test --all-targets
 
 test-deps:
-	@scripts/ensure-tools.sh python3 tmux ip ss unshare
+	@scripts/ensure-tools.sh python3 tmux ip ss unshare nsenter setpriv cc useradd userdel
 
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# Windows must keep compiling (macOS cannot be built here: netstat2's build needs the Apple SDK).
+WINDOWS := x86_64-pc-windows-gnu
+check-targets:
+	@if rustup target list --installed 2>/dev/null | grep -qx $(WINDOWS) \
+	    || rustup target add $(WINDOWS) >/dev/null 2>&1; then \
+	  $(CARGO) clippy --target $(WINDOWS) --all-targets -- -D warnings; \
+	else \
+	  echo "skipped: check-targets: the $(WINDOWS) target is not installed and rustup could not add it"; \
+	fi
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the binary, its man page and completions.
+PREFIX ?= /usr/local
+install: build
+	install -Dm755 $(BIN) $(DESTDIR)$(PREFIX)/bin/portscope
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	./$(BIN) --man > $(DESTDIR)$(PREFIX)/share/man/man1/portscope.1
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	./$(BIN) --completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/portscope
+	./$(BIN) --completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_portscope
+	./$(BIN) --completions fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/portscope.fish
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/portscope $(DESTDIR)$(PREFIX)/share/man/man1/portscope.1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/portscope \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_portscope \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/portscope.fish
 
 fmt:
 	$(CARGO) fmt

@@ -7,7 +7,9 @@ set -euo pipefail
 package_for() {
   case "$1" in
     ip | ss) echo iproute2 ;;
-    unshare | nsenter | prlimit) echo util-linux ;;
+    unshare | nsenter | prlimit | setpriv) echo util-linux ;;
+    cc) echo gcc ;;
+    useradd | userdel) echo passwd ;;
     fuser) echo psmisc ;;
     netstat) echo net-tools ;;
     *) echo "$1" ;;

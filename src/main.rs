@@ -66,6 +66,15 @@ fn one_line(error: &clap::Error) -> String {
             cli::port_forms()
         );
     }
+    if error.kind() == ErrorKind::MissingRequiredArgument
+        && let Some(ContextValue::Strings(missing)) = error.get(ContextKind::InvalidArg)
+    {
+        return sanitize::sanitize_str(&format!(
+            "an option given works only with {}: add it, e.g. portscope 3000 --kill --yes (see portscope --help)",
+            missing.join(", ")
+        ))
+        .into_owned();
+    }
     let value = error.get(ContextKind::InvalidValue);
     let arg = error.get(ContextKind::InvalidArg);
     if let (Some(ContextValue::String(value)), Some(ContextValue::String(arg))) = (value, arg) {

@@ -26,6 +26,7 @@
 //! | other C0 controls (0x00–0x1F) and DEL   | `\xNN` (two lowercase hex) |
 //! | a byte that is not valid UTF-8          | `\xNN` (two lowercase hex) |
 //! | any char of general category Cc (C1 controls U+0080–U+009F), Cf (format: bidi controls, zero-width characters, BOM, soft hyphen, tags), Zl, Zp, Co (private use), Cn (unassigned, noncharacters), Cs | `\u{X}` |
+//! | letters and marks that draw nothing (Hangul fillers U+115F, U+1160, U+3164, U+FFA0, the braille blank U+2800, the grapheme joiner U+034F, Khmer inherent vowels U+17B4–U+17B5, Mongolian variation selectors U+180B–U+180F, the null notehead U+1D159): they could fake an empty or look-alike name | `\u{X}` |
 //!
 //! `\u{X}` is Rust's own form: lowercase hexadecimal without leading zeros,
 //! exactly what `format!("\\u{{{:x}}}", c as u32)` gives, e.g. `\u{9b}`,
@@ -119,6 +120,22 @@ fn needs_escape(c: char) -> bool {
             | GeneralCategory::PrivateUse
             | GeneralCategory::Unassigned
             | GeneralCategory::Surrogate
+    ) || draws_nothing(c)
+}
+
+/// Letters and marks of ordinary categories that render as nothing at all.
+fn draws_nothing(c: char) -> bool {
+    matches!(
+        c,
+        '\u{115f}'
+            | '\u{1160}'
+            | '\u{3164}'
+            | '\u{ffa0}'
+            | '\u{2800}'
+            | '\u{034f}'
+            | '\u{17b4}'
+            | '\u{17b5}'
+            | '\u{180b}'..='\u{180f}' | '\u{1d159}'
     )
 }
 
@@ -235,6 +252,13 @@ mod tests {
             "\u{fffe}\u{ffff}\u{fdd0}".as_bytes(),
             "\\u{fffe}\\u{ffff}\\u{fdd0}",
         ),
+        // Characters that draw nothing, though not controls: a name made of them looks empty.
+        (
+            "\u{3164}\u{115f}\u{1160}\u{ffa0}".as_bytes(),
+            "\\u{3164}\\u{115f}\\u{1160}\\u{ffa0}",
+        ),
+        ("root\u{2800}".as_bytes(), "root\\u{2800}"),
+        ("n\u{34f}ginx\u{17b4}".as_bytes(), "n\\u{34f}ginx\\u{17b4}"),
         // Invalid UTF-8.
         (b"\xff", "\\xff"),
         (b"a\xc3", "a\\xc3"),
@@ -357,6 +381,8 @@ mod tests {
         "e\u{301}",
         "\u{a0}",
         "\u{10ffff}",
+        "\u{3164}",
+        "\u{2800}",
     ];
 
     fn random_bytes(rng: &mut XorShift) -> Vec<u8> {
@@ -385,6 +411,7 @@ mod tests {
                     | GeneralCategory::Unassigned
                     | GeneralCategory::Surrogate
             )
+            || "\u{115f}\u{1160}\u{3164}\u{ffa0}\u{2800}\u{34f}".contains(c)
     }
 
     /// Reverses the escaping, to show it loses nothing and is unambiguous.

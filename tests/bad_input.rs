@@ -1,5 +1,6 @@
 //! Bad command lines: exit 2, exactly one `portscope: ` line on stderr naming the offending
 //! argument, nothing on stdout, never a panic.
+#![cfg(target_os = "linux")]
 
 mod common;
 
@@ -119,4 +120,70 @@ fn other_controls_in_an_argument_are_shown_escaped() {
 fn invalid_utf8_in_an_argument_is_shown_escaped() {
     let arg = OsStr::from_bytes(b"30\xff00");
     assert_usage_error(&[arg], "30\\xff00");
+}
+
+/// Each message names the argument and says what it accepts; a value given to an option is
+/// never taken for a negative port.
+#[test]
+fn each_option_names_itself_and_what_it_accepts() {
+    let table: &[(&[&str], &[&str])] = &[
+        (
+            &["--kill"],
+            &["--kill needs the ports", "portscope 3000 --kill"],
+        ),
+        (
+            &["--interval", "-1s"],
+            &["for --interval <DURATION>:", "'-1s'", "negative"],
+        ),
+        (
+            &["--signal", "-1", "80", "--kill"],
+            &["for --signal <SIGNAL>:", "'-1'", "TERM"],
+        ),
+        (
+            &["--timeout", "-1", "80", "--kill"],
+            &["for --timeout <DURATION>:", "'-1'"],
+        ),
+        (
+            &["--pid", "-1"],
+            &["for --pid <PID>:", "'-1'", "1 to 2147483647"],
+        ),
+        (
+            &["--pid", "abc"],
+            &["for --pid <PID>:", "'abc'", "a pid is a whole number"],
+        ),
+        (&["--pid", "0"], &["for --pid <PID>:", "out of range"]),
+        (
+            &["--user", "no-such-user-portscope"],
+            &["for --user <USER>:", "no such user"],
+        ),
+        (&["--yes"], &["--kill"]),
+        (&["--format", "xml"], &["'xml'", "table, json"]),
+        (&["--json", "--format", "table"], &["--format"]),
+    ];
+    for (args, wanted) in table {
+        let line = check(args, wanted[0]);
+        for part in wanted.iter().skip(1) {
+            assert!(
+                line.contains(part),
+                "{args:?}: {part:?} missing in {line:?}"
+            );
+        }
+        assert!(!line.contains("invalid port"), "{args:?}: {line}");
+    }
+}
+
+/// A stderr that cannot be written (a full disk) still ends with the documented exit code, not
+/// a panic (exit 101).
+#[test]
+fn an_unwritable_stderr_keeps_the_exit_code() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("open /dev/full");
+    let output = std::process::Command::new(BIN)
+        .arg("0")
+        .stderr(full)
+        .output()
+        .expect("run portscope");
+    assert_eq!(output.status.code(), Some(2));
 }

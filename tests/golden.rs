@@ -1,9 +1,10 @@
 //! Golden output: a fixed snapshot through every report, and the CLI's own artefacts. Any change
 //! to what users see shows up in review as a snapshot diff.
 
-mod common;
+#[path = "common/fixtures.rs"]
+mod fixtures;
 
-use common::fixtures::fixed_host;
+use fixtures::fixed_host;
 use portscope::filter::HolderFilter;
 use portscope::model::{HiddenReason, Owner, PortSpec, Selection};
 use portscope::query;

@@ -2,6 +2,7 @@
 //! sequences, C1 controls, bidi overrides, zero-width characters and invalid UTF-8. Every output
 //! (table, query answer, JSON; with and without colour) must be safe to print, byte for byte,
 //! and show the hostile text in its escaped, visible form.
+#![cfg(target_os = "linux")]
 
 mod common;
 
@@ -18,7 +19,9 @@ const ARG: &[u8] = b"A\x1b[31mB\x1b]0;pwned\x07C\rD\xc2\x9bE\x9bF\xe2\x80\xaeG\x
 const ARG_SHOWN: &str = "A\\e[31mB\\e]0;pwned\\x07C\\rD\\u{9b}E\\x9bF\\u{202e}G\\u{200b}H\\xff\\xfeI\\nJ\\tK\\\\L\\x7fM";
 
 /// Process names (at most 15 bytes: the kernel's limit) and how portscope must show them.
-const NAMES: [(&[u8], &str); 3] = [
+const NAMES: [(&[u8], &str); 4] = [
+    // Hangul filler and braille blank: letters that draw nothing, an "empty" name.
+    (b"\xe3\x85\xa4\xe2\xa0\x80", "\\u{3164}\\u{2800}"),
     (b"\x1b[31mred\rX\x9b", "\\e[31mred\\rX\\x9b"),
     (b"\x1b]0;pwned\x07", "\\e]0;pwned\\x07"),
     (

@@ -5,6 +5,7 @@
 //!
 //! Every process is owned by a guard that kills it on drop; nothing waits a fixed time: each
 //! wait polls for its condition until a deadline.
+#![cfg(target_os = "linux")]
 
 mod common;
 
@@ -21,7 +22,10 @@ use rustix::fd::OwnedFd;
 use rustix::process::{Pid, PidfdFlags, pidfd_open};
 use serde_json::Value;
 
-use common::{BIN, HOLDER, as_u16, as_u32, free_port, is_root, portscope, require_root, user_name};
+use common::{
+    BIN, HOLDER, as_u16, as_u32, free_port, installed, is_root, portscope, require_root, skip,
+    user_name,
+};
 
 const HELPERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/kill_helpers.py");
 
@@ -286,13 +290,6 @@ fn port_is_held(port: u16) -> bool {
     run(&[&port.to_string()]).code == Some(0)
 }
 
-fn installed(tool: &str, arg: &str) -> bool {
-    Command::new(tool)
-        .arg(arg)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 // ---------------------------------------------------------------------------------------------
 // A real terminal
 
@@ -416,7 +413,7 @@ impl Drop for Tty {
 /// root), or None (after a skip line) when unshare is missing or does not work here.
 fn unshare_prefix(test: &str) -> Option<Vec<&'static str>> {
     if !installed("unshare", "--version") {
-        eprintln!("skipped: {test}: unshare (util-linux) is not installed");
+        skip(test, "unshare (util-linux) is not installed");
         return None;
     }
     let mut prefix = vec!["unshare"];
@@ -431,7 +428,7 @@ fn unshare_prefix(test: &str) -> Option<Vec<&'static str>> {
         .status()
         .is_ok_and(|s| s.success());
     if !works {
-        eprintln!("skipped: {test}: {} does not work here", prefix.join(" "));
+        skip(test, &format!("{} does not work here", prefix.join(" ")));
         return None;
     }
     Some(prefix)
@@ -669,7 +666,7 @@ fn ask_on_a_terminal(tag: &str, port: u16, answer: &str) -> (i32, String) {
 
 fn declined_on_a_terminal(tag: &str, answer: &str) {
     if !installed("tmux", "-V") {
-        eprintln!("skipped: {tag}: tmux is not installed");
+        skip(tag, "tmux is not installed");
         return;
     }
     let mut holder = Proc::helper(&["listen", "--name", "ps-keep-me", "--block"]);
@@ -704,7 +701,7 @@ fn on_a_terminal_n_sends_nothing() {
 #[test]
 fn on_a_terminal_y_frees_the_port() {
     if !installed("tmux", "-V") {
-        eprintln!("skipped: on_a_terminal_y_frees_the_port: tmux is not installed");
+        skip("on_a_terminal_y_frees_the_port", "tmux is not installed");
         return;
     }
     let mut holder = Proc::helper(&["listen", "--name", "ps-term-me"]);
@@ -825,11 +822,11 @@ fn pid_reuse(test: &str, hold: bool) {
         return;
     };
     if !installed("tmux", "-V") {
-        eprintln!("skipped: {test}: tmux is not installed");
+        skip(test, "tmux is not installed");
         return;
     }
     if !installed("nsenter", "--version") {
-        eprintln!("skipped: {test}: nsenter (util-linux) is not installed");
+        skip(test, "nsenter (util-linux) is not installed");
         return;
     }
     argv.extend(["python3", HELPERS, "ns-orchestrator"]);
@@ -857,9 +854,9 @@ fn pid_reuse(test: &str, hold: bool) {
 
         let b = ns.request(&format!("reuse {a_pid} ps-holder-b {port} {hold_flag}"));
         if b["where"] == "ns_last_pid" {
-            eprintln!(
-                "skipped: {test}: the kernel refused a write to ns_last_pid: {}",
-                b["error"]
+            skip(
+                test,
+                &format!("the kernel refused a write to ns_last_pid: {}", b["error"]),
             );
             return;
         }
@@ -903,4 +900,129 @@ fn a_reused_pid_holding_the_port_is_not_signalled() {
 #[test]
 fn a_reused_pid_not_holding_the_port_is_not_signalled() {
     pid_reuse("a_reused_pid_not_holding_the_port_is_not_signalled", false);
+}
+
+/// A reuse of `old`'s pid by a new process `name` (holding a new port); None when the pid
+/// went elsewhere (the caller tries again).
+fn reuse_pid(ns: &mut Proc, test: &str, old: u32, name: &str) -> Option<(u32, u16)> {
+    let b = ns.request(&format!("reuse {old} {name} 0 1"));
+    if b["where"] == "ns_last_pid" {
+        panic!(
+            "{test}: the kernel refused a write to ns_last_pid: {}",
+            b["error"]
+        );
+    }
+    assert!(b["error"].is_null(), "{b}");
+    let pid = as_u32(&b["pid"]);
+    if b["same"] != true {
+        eprintln!("{test}: the new process got pid {pid}, not {old}; again");
+        ns.request(&format!("kill {pid}"));
+        return None;
+    }
+    Some((pid, as_u16(&b["port"])))
+}
+
+/// The screen line of the listener on `port`.
+fn row_of(screen: &str, port: u16) -> Option<String> {
+    let needle = format!("127.0.0.1:{port}");
+    screen
+        .lines()
+        .find(|l| {
+            l.match_indices(&needle)
+                .any(|(at, _)| matches!(l[at + needle.len()..].chars().next(), Some(' ' | '*')))
+        })
+        .map(str::to_string)
+}
+
+/// The live view in a PID namespace where pids are reused on purpose: a process that took a
+/// dead holder's pid is shown under its own name (facts are cached by pid *and* start time),
+/// and K on a row from before the reuse is refused instead of signalling the newcomer.
+#[test]
+fn the_live_view_never_names_or_signals_a_process_that_reused_a_pid() {
+    let test = "the_live_view_never_names_or_signals_a_process_that_reused_a_pid";
+    if !require_root(test) {
+        return;
+    }
+    let Some(mut argv) = unshare_prefix(test) else {
+        return;
+    };
+    assert!(installed("tmux", "-V"), "{test}: tmux is needed");
+    assert!(
+        installed("nsenter", "--version"),
+        "{test}: nsenter is needed"
+    );
+    argv.extend(["python3", HELPERS, "ns-orchestrator"]);
+    let mut ns = Proc::spawn(&argv);
+    let init = ns_init_host_pid(ns.child.id());
+    let tty = Tty::start(
+        "live-reuse",
+        &format!(
+            "nsenter --target {init} --pid --mount {} --interval 300ms",
+            quote(BIN)
+        ),
+    );
+    tty.wait_for("the live view", |s| s.contains("Well-known 0–1023"));
+    tty.tmux(&["send-keys", "-t", "ps", "-l", "/ps-"]);
+    tty.tmux(&["send-keys", "-t", "ps", "Enter"]);
+
+    // 1. A dies, B takes its pid on another port: B's row names B.
+    let (b_pid, b_port) = loop {
+        let a = ns.request("start ps-victim-a 0");
+        let (a_pid, a_port) = (as_u32(&a["pid"]), as_u16(&a["port"]));
+        tty.wait_for("A's row", |s| {
+            row_of(s, a_port).is_some_and(|r| r.contains("ps-victim-a"))
+        });
+        if let Some(b) = reuse_pid(&mut ns, test, a_pid, "ps-innocent-b") {
+            break b;
+        }
+    };
+    let screen = tty.wait_for("B's row", |s| row_of(s, b_port).is_some());
+    let row = row_of(&screen, b_port).unwrap_or_default();
+    assert!(row.contains(&b_pid.to_string()), "{row}");
+    assert!(
+        row.contains("ps-innocent"),
+        "B is shown as someone else: {row}\n{screen}"
+    );
+
+    // 2. Paused on C's row, C dies and D takes its pid: K refuses, and nothing reaches D.
+    let keys = |keys: &[&str]| {
+        for key in keys {
+            tty.tmux(&["send-keys", "-t", "ps", key]);
+        }
+    };
+    let (c_pid, d_pid) = loop {
+        let c = ns.request("start ps-victim-c 0");
+        let (c_pid, c_port) = (as_u32(&c["pid"]), as_u16(&c["port"]));
+        tty.wait_for("C's row", |s| row_of(s, c_port).is_some());
+        keys(&["/"]);
+        keys(&["BSpace"; 20]);
+        tty.tmux(&["send-keys", "-t", "ps", "-l", &c_port.to_string()]);
+        keys(&["Enter"]);
+        tty.wait_for("C's row alone", |s| {
+            row_of(s, c_port).is_some_and(|r| r.contains("ps-victim-c"))
+                && s.contains(&format!("filter \"{c_port}\""))
+        });
+        keys(&["Space"]);
+        tty.wait_for("paused", |s| s.contains("PAUSED"));
+        match reuse_pid(&mut ns, test, c_pid, "ps-innocent-d") {
+            Some((d_pid, _)) => break (c_pid, d_pid),
+            None => keys(&["Space"]),
+        }
+    };
+    tty.tmux(&["send-keys", "-t", "ps", "K"]);
+    let screen = tty.wait_for("K's answer", |s| {
+        s.contains("nothing to stop") || s.contains("stop the holders?")
+    });
+    assert!(
+        !screen.contains("stop the holders?"),
+        "a reused pid was offered:\n{screen}"
+    );
+    let refusal = format!("pid {c_pid} (ps-victim-c): it has exited (or its pid was reused)");
+    assert!(screen.contains(&refusal), "{screen}");
+
+    let status = ns.request(&format!("status {d_pid}"));
+    assert_eq!(status["alive"], true, "D died: {status}");
+    assert_eq!(status["pending"], 0, "a signal was sent to D: {status}");
+    tty.tmux(&["send-keys", "-t", "ps", "q"]);
+    assert_eq!(tty.wait_exit(), 0);
 }

@@ -1,5 +1,6 @@
 //! Root only: a fresh network namespace holds nothing but our holders, so portscope's whole
 //! listing can be checked exactly, on real well-known ports, and the ephemeral range can be set.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Real sockets held by real processes, inspected by the built binary: exact listeners, exact
 //! holder pids, filters, port queries, exit codes and output failures.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -3,14 +3,15 @@
 //! screen is compared as text (insta) and checked cell by cell where only a style tells the
 //! difference (selection, new and gone rows).
 
-mod common;
+#[path = "common/fixtures.rs"]
+mod fixtures;
 
 use std::time::Duration;
 
-use common::fixtures::{
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use fixtures::{
     fixed_host as fixed_snapshot, listen, process, without_hidden as snapshot_without_hidden,
 };
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use portscope::model::{Owner, Process, Proto, Selection, Snapshot, SockState, Socket};
 use portscope::tui::app::{App, Change, Effect, Event, Overlay, Row, SortKey};
 use portscope::tui::keys;
@@ -283,7 +284,7 @@ fn a_shared_listener_names_its_lead_holder() {
         (33, "www-data"),
         400,
     );
-    worker.start_time = Some(common::fixtures::T0 - 10);
+    worker.start_time = Some(fixtures::T0 - 10);
     snapshot.processes.insert(90, worker);
     for s in snapshot.sockets.iter_mut().filter(|s| s.port == 80) {
         s.owner = Owner::Known(vec![90, 400, 401]);
@@ -804,6 +805,7 @@ fn kill_key_explains_what_it_cannot_stop() {
 }
 
 /// A real process: K plans (pidfd open, identity checked), the dialog asks, only `y` sends.
+#[cfg(target_os = "linux")]
 #[test]
 fn the_stop_dialog_holds_its_plan_and_only_y_sends() {
     let mut child = std::process::Command::new("sleep")
@@ -855,6 +857,7 @@ fn the_stop_dialog_holds_its_plan_and_only_y_sends() {
 
 /// The snapshot said pid P started at tick T; a process with pid P that started later is
 /// another process (the pid was reused): the plan refuses it and nothing is asked.
+#[cfg(target_os = "linux")]
 #[test]
 fn a_pid_reused_since_the_snapshot_is_never_planned() {
     let mut child = std::process::Command::new("sleep")
@@ -882,6 +885,7 @@ fn a_pid_reused_since_the_snapshot_is_never_planned() {
     let _ = child.wait();
 }
 
+#[cfg(target_os = "linux")]
 fn start_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
     let rest = &stat[stat.rfind(')').expect("comm") + 1..];
@@ -891,6 +895,7 @@ fn start_ticks(pid: u32) -> u64 {
         .expect("starttime")
 }
 
+#[cfg(target_os = "linux")]
 fn host_with_holder(pid: u32, ticks: u64) -> Snapshot {
     let mut snapshot = fixed_snapshot();
     let (socket, mut holder) = listener(45678, 777, pid, "sleeper");
@@ -1245,7 +1250,7 @@ fn a_huge_table_draws_only_the_rows_on_screen() {
             1000,
             Owner::Known(vec![9]),
         );
-        socket.local_addr = common::fixtures::addr(&format!("127.{}.{}.1", i / 60_000, 0));
+        socket.local_addr = fixtures::addr(&format!("127.{}.{}.1", i / 60_000, 0));
         snapshot.sockets.push(socket);
     }
     snapshot

@@ -1,6 +1,9 @@
 //! The live view in a real terminal: the built binary runs inside tmux (a private server per
 //! test, killed on drop), keys go in with `send-keys`, the screen comes back with
 //! `capture-pane`. Every wait polls for a condition under a deadline.
+#![cfg(target_os = "linux")]
+
+mod common;
 
 use std::fs;
 use std::net::TcpListener;
@@ -19,10 +22,7 @@ const GROUPS: [&str; 3] = [
 ];
 
 fn tmux_installed() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
+    common::installed("tmux", "-V")
 }
 
 /// Single-quotes `text` for sh.
@@ -222,7 +222,7 @@ fn header_counts(screen: &str) -> Option<[usize; 3]> {
 #[test]
 fn filter_to_own_listener_then_quit() {
     if !tmux_installed() {
-        println!("skipped: filter_to_own_listener_then_quit: tmux not installed");
+        common::skip("filter_to_own_listener_then_quit", "tmux is not installed");
         return;
     }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback listener");
@@ -272,7 +272,7 @@ fn filter_to_own_listener_then_quit() {
 #[test]
 fn sigterm_restores_the_terminal() {
     if !tmux_installed() {
-        println!("skipped: sigterm_restores_the_terminal: tmux not installed");
+        common::skip("sigterm_restores_the_terminal", "tmux is not installed");
         return;
     }
     let _listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback listener");
@@ -305,7 +305,7 @@ fn sigterm_restores_the_terminal() {
 #[test]
 fn resize_to_tiny_and_back() {
     if !tmux_installed() {
-        println!("skipped: resize_to_tiny_and_back: tmux not installed");
+        common::skip("resize_to_tiny_and_back", "tmux is not installed");
         return;
     }
     let session = Session::start("resize", "600ms");
@@ -326,4 +326,141 @@ fn resize_to_tiny_and_back() {
     session.send("q");
     assert_eq!(session.wait_for_exit(), "EXIT=0");
     assert_eq!(session.display("#{alternate_on}"), "0");
+}
+
+/// Listeners on one port number: tcp 127.0.0.1 with two accepted connections, tcp [::1]
+/// (v6only) with none, and udp 127.0.0.1.
+const SAME_PORT: &str = r#"
+import socket, sys
+t4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+t4.bind(("127.0.0.1", 0)); t4.listen(8)
+port = t4.getsockname()[1]
+t6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+t6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+t6.bind(("::1", port)); t6.listen(8)
+u4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u4.bind(("127.0.0.1", port))
+keep = []
+for _ in range(2):
+    c = socket.create_connection(("127.0.0.1", port)); s, _ = t4.accept(); keep += [c, s]
+print(port, flush=True)
+sys.stdin.read()
+"#;
+
+#[test]
+fn connections_count_per_listener_and_keys_mean_only() {
+    if !tmux_installed() {
+        common::skip(
+            "connections_count_per_listener_and_keys_mean_only",
+            "tmux is not installed",
+        );
+        return;
+    }
+    let mut holder = Command::new("python3")
+        .args(["-c", SAME_PORT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("port line");
+    let port: u16 = line.trim().parse().expect("a port");
+    let session = Session::start("conns", "400ms");
+    session.send("/");
+    for digit in port.to_string().chars() {
+        session.send(&digit.to_string());
+    }
+    session.send("Enter");
+    let row = |screen: &str, proto: &str, endpoint: &str| -> Option<String> {
+        screen
+            .lines()
+            .find(|l| l.starts_with(proto) && l.contains(endpoint))
+            .map(str::to_string)
+    };
+    let v4 = format!("127.0.0.1:{port}");
+    let v6 = format!("[::1]:{port}");
+    let screen = session.wait_for("three rows with counts", |s| {
+        row(s, "tcp", &v4).is_some_and(|r| r.trim_end().ends_with(" 2"))
+            && row(s, "tcp", &v6).is_some()
+            && row(s, "udp", &v4).is_some()
+    });
+    let last = |r: Option<String>| {
+        r.unwrap_or_default()
+            .split_whitespace()
+            .last()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(
+        last(row(&screen, "tcp", &v6)),
+        "-",
+        "[::1] takes no IPv4 connections:\n{screen}"
+    );
+    assert_eq!(
+        last(row(&screen, "udp", &v4)),
+        "-",
+        "UDP has no connections:\n{screen}"
+    );
+
+    // t: only TCP, said in the header; Esc closes nothing and quits nothing.
+    session.send("t");
+    let screen = session.wait_for("only tcp", |s| {
+        s.contains("· only tcp") && row(s, "udp", &v4).is_none()
+    });
+    assert!(row(&screen, "tcp", &v4).is_some(), "{screen}");
+    session.send("Escape");
+    thread::sleep(Duration::from_millis(600));
+    assert!(
+        fs::read_to_string(&session.exit_file).is_err(),
+        "Esc quit the view"
+    );
+    session.wait_for("the view still there", |s| s.contains("· only tcp"));
+    session.send("q");
+    assert_eq!(session.wait_for_exit(), "EXIT=0");
+    drop(holder.stdin.take());
+    let _ = holder.wait();
+}
+
+/// A terminal on stdout but no controlling terminal (`setsid`, stdin elsewhere): one line
+/// saying what is missing and what to use instead, exit 4.
+#[test]
+fn no_controlling_terminal_is_named() {
+    if !tmux_installed() {
+        common::skip("no_controlling_terminal_is_named", "tmux is not installed");
+        return;
+    }
+    let server = format!("pstest-{}-noctty", std::process::id());
+    let script = format!(
+        "setsid -w {} < /dev/null; echo EXIT=$?; exec cat",
+        quote(BIN)
+    );
+    let output = Command::new("tmux")
+        .args(["-L", &server, "-f", "/dev/null"])
+        .args(["new-session", "-d", "-s", "ps", "-x", "200", "-y", "20"])
+        .arg(format!("sh -c {}", quote(&script)))
+        .output()
+        .expect("run tmux");
+    assert!(output.status.success(), "{output:?}");
+    let start = Instant::now();
+    let screen = loop {
+        let capture = Command::new("tmux")
+            .args(["-L", &server, "capture-pane", "-p", "-J", "-t", "ps"])
+            .output()
+            .expect("capture");
+        let screen = String::from_utf8_lossy(&capture.stdout).into_owned();
+        if screen.contains("EXIT=") || start.elapsed() > DEADLINE {
+            break screen;
+        }
+        thread::sleep(POLL);
+    };
+    let _ = Command::new("tmux")
+        .args(["-L", &server, "kill-server"])
+        .output();
+    assert!(screen.contains("EXIT=4"), "{screen}");
+    assert!(screen.contains("needs a controlling terminal"), "{screen}");
+    assert!(screen.contains("use --once"), "{screen}");
+    assert!(!screen.contains("cannot write output"), "{screen}");
 }

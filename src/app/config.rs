@@ -144,7 +144,7 @@ fn filter(cli: &Cli) -> Result<Filter, String> {
     let uid = match &cli.user {
         Some(user) => Some(
             resolve_user(user)
-                .map_err(|why| format!("invalid value '{user}' for '--user <USER>': {why}"))?,
+                .map_err(|why| format!("invalid value '{user}' for --user <USER>: {why}"))?,
         ),
         None => None,
     };
@@ -233,7 +233,7 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(
-            user.contains("'--user <USER>'") && user.contains("no such user"),
+            user.contains("for --user <USER>") && user.contains("no such user"),
             "{user}"
         );
         assert!(parse(&["--once", "--user", "4000000"]).is_ok());

@@ -75,6 +75,9 @@ struct Owners {
     /// The uids of the processes that could not be read, when they can be known.
     hidden_uids: Option<BTreeSet<u32>>,
     unreadable_pids: Vec<u32>,
+    /// Our own uid when we are not root: a hidden socket of ours is held by one of our own
+    /// processes that is not dumpable, not by "another user".
+    own_uid: Option<u32>,
 }
 
 impl Owners {
@@ -143,7 +146,7 @@ impl Collector {
         } = self.sockets(request.selection, keep)?;
         let owners = self.owners.resolve(&sockets);
         for socket in &mut sockets {
-            socket.owner = owner_of(socket.inode, &owners);
+            socket.owner = owner_of(socket, &owners);
         }
         sort_sockets(&mut sockets);
         let pids: BTreeSet<u32> = sockets
@@ -243,15 +246,23 @@ fn count_connections(rows: &[Socket], listeners: &[Socket]) -> BTreeMap<u64, Con
     counts
 }
 
-fn owner_of(inode: u64, owners: &Owners) -> Owner {
-    if inode == 0 {
+fn owner_of(socket: &Socket, owners: &Owners) -> Owner {
+    if socket.inode == 0 {
         return Owner::None(NoneReason::KernelHeld);
     }
-    match (owners.by_inode.get(&inode), owners.blindness) {
+    match (owners.by_inode.get(&socket.inode), owners.blindness) {
         (Some(pids), _) => Owner::Known(pids.clone()),
-        (None, Some(reason)) => Owner::Hidden(reason),
+        (None, Some(reason)) => Owner::Hidden(own_reason(socket, owners).unwrap_or(reason)),
         (None, None) => Owner::None(NoneReason::NoHolder),
     }
+}
+
+/// A socket made by us, hidden while processes of ours could not be read: its holder is one of
+/// our own non-dumpable processes.
+fn own_reason(socket: &Socket, owners: &Owners) -> Option<HiddenReason> {
+    let uid = socket.uid?;
+    let hidden = owners.hidden_uids.as_ref()?;
+    (owners.own_uid == Some(uid) && hidden.contains(&uid)).then_some(HiddenReason::NonDumpable)
 }
 
 /// After the process facts: a holder that exited during the scan is dropped, and a holder set
@@ -320,13 +331,13 @@ fn nix_hostname() -> Vec<u8> {
 #[cfg(all(unix, not(target_os = "linux")))]
 fn nix_hostname() -> Vec<u8> {
     sysinfo::System::host_name()
-        .unwrap_or_else(|| "localhost".into())
+        .unwrap_or_else(|_| "localhost".into())
         .into_bytes()
 }
 
 #[cfg(not(unix))]
 fn host_name() -> SafeText {
-    SafeText::new(&sysinfo::System::host_name().unwrap_or_else(|| "localhost".into()))
+    SafeText::new(&sysinfo::System::host_name().unwrap_or_else(|_| "localhost".into()))
 }
 
 #[cfg(test)]

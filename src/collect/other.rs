@@ -11,8 +11,7 @@ use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 use super::users::UserNames;
 use super::{OwnerSource, Owners, ProcessSource, SocketSource, TableRead};
 use crate::model::{
-    Family, NoneReason, Owner, PortRange, Process, Proto, SafeText, Selection, SockState, Socket,
-    TableError,
+    Family, Owner, PortRange, Process, Proto, SafeText, Selection, SockState, Socket, TableError,
 };
 
 pub(super) fn sources() -> (
@@ -70,6 +69,9 @@ impl SocketSource for Netstat2Tables {
     }
 }
 
+/// What makes one socket: local address and port, state, and the peer.
+type SocketKey = (IpAddr, u16, SockState, Option<(IpAddr, u16)>);
+
 /// One protocol's rows, merged: netstat2 gives one row per process and socket, portscope one
 /// socket with every holder.
 fn rows(selection: Selection, proto: Proto) -> Result<Vec<Socket>, String> {
@@ -82,8 +84,7 @@ fn rows(selection: Selection, proto: Proto) -> Result<Vec<Socket>, String> {
     };
     let infos = netstat2::get_sockets_info(families, protocols)
         .map_err(|e| format!("cannot read the socket table {}: {e}", proto.as_str()))?;
-    let mut merged: BTreeMap<(IpAddr, u16, SockState, Option<(IpAddr, u16)>), Socket> =
-        BTreeMap::new();
+    let mut merged: BTreeMap<SocketKey, Socket> = BTreeMap::new();
     for info in infos {
         let socket = to_socket(&info);
         let key = (socket.local_addr, socket.port, socket.state, socket.remote);
@@ -164,7 +165,12 @@ struct SysinfoFacts {
 
 impl ProcessSource for SysinfoFacts {
     fn refresh(&mut self, pids: &BTreeSet<u32>, _users: &mut UserNames) -> BTreeMap<u32, Process> {
-        let system = self.system.get_or_insert_with(System::new);
+        if self.system.is_none() {
+            self.system = System::new().ok();
+        }
+        let Some(system) = self.system.as_mut() else {
+            return BTreeMap::new();
+        };
         let wanted: Vec<Pid> = pids.iter().map(|&p| Pid::from_u32(p)).collect();
         let kind = ProcessRefreshKind::nothing()
             .with_cmd(UpdateKind::Always)

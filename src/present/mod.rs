@@ -4,9 +4,11 @@
 //! roles to their own styles; neither defines a label or a column of its own.
 
 mod columns;
+mod stop;
 mod time;
 
 pub use columns::{Cell, Column};
+pub use stop::{plan_notes, sent_line};
 pub use time::{age, rfc3339, rfc3339_at, rfc3339_or_null};
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};

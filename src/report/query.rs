@@ -73,15 +73,7 @@ fn write_answer(
             )?;
         }
         Verdict::Unknown => {
-            let reasons: Vec<&str> = answer
-                .unreadable
-                .iter()
-                .map(|e| e.message.as_str())
-                .collect();
-            let line = format!(
-                "{what}: cannot tell whether it is free: {}",
-                reasons.join("; ")
-            );
+            let line = format!("{what}: unknown: a socket table it needs could not be read");
             writeln!(out, "{}", paint.paint(Role::Error, &line))?;
         }
     }

@@ -7,8 +7,8 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::Paint;
-use crate::present::{Role, age, count, rfc3339, rfc3339_or_null};
-use crate::stop::{Plan, Sent, StaysOpen, StopSignal, Target};
+use crate::present::{Role, age, count, plan_notes, rfc3339, rfc3339_or_null, sent_line};
+use crate::stop::{Plan, Sent, StopSignal, Target};
 
 pub fn write_plan(
     out: &mut dyn Write,
@@ -32,49 +32,6 @@ pub fn write_plan(
         writeln!(out, "{}", paint.paint(line.1, &line.0))?;
     }
     Ok(())
-}
-
-/// The lines under the targets: who is left alone, and what stays open (shared with the live
-/// view's dialog).
-pub fn plan_notes(plan: &Plan) -> Vec<(String, Role)> {
-    let mut lines = Vec::new();
-    for (pid, name, refusal) in &plan.refused {
-        lines.push((
-            format!("  pid {pid} ({name}) is left alone: {refusal}"),
-            Role::Warn,
-        ));
-    }
-    for (pid, name) in &plan.left_out {
-        lines.push((
-            format!(
-                "  pid {pid} ({name}) is left alone: outside the --pid/--user/--process filter"
-            ),
-            Role::Warn,
-        ));
-    }
-    for (socket, uid, why) in &plan.hidden {
-        let uid = uid.map_or_else(|| "unknown".to_string(), |u| u.to_string());
-        lines.push((
-            format!("  {socket}: owner hidden (socket uid {uid}), cannot be signalled: {why}"),
-            Role::Hidden,
-        ));
-    }
-    for open in &plan.stays_open {
-        let line = match open {
-            StaysOpen::HeldBy(socket, pids) => {
-                let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
-                format!(
-                    "  {socket} stays open: also held by pid {}, which will not be signalled",
-                    pids.join(", ")
-                )
-            }
-            StaysOpen::MaybeHidden(socket, why) => format!(
-                "  {socket} may stay open: holders portscope cannot see may keep it ({why})"
-            ),
-        };
-        lines.push((line, Role::Hidden));
-    }
-    lines
 }
 
 fn write_target(
@@ -114,24 +71,6 @@ fn write_target(
         )?;
     }
     Ok(())
-}
-
-/// What happened to one target, in the words both the CLI and the live view use.
-pub fn sent_line(target: &Target, signal: StopSignal, sent: &Sent) -> String {
-    let who = format!("pid {} ({})", target.pid, target.name);
-    match sent {
-        Sent::Signalled => format!("sent {signal} to {who}"),
-        Sent::Skipped(refusal) => format!("{who}: nothing sent: {refusal}"),
-        Sent::NoLongerHolds => format!("{who}: nothing sent: it no longer holds the socket"),
-        Sent::PermissionDenied => {
-            let user = target
-                .user
-                .as_ref()
-                .map_or_else(|| "another user".to_string(), |u| format!("user {u}"));
-            format!("{who}: permission denied: it belongs to {user}; try again with sudo")
-        }
-        Sent::Failed(error) => format!("{who}: could not send {signal}: {error}"),
-    }
 }
 
 pub fn write_sent(

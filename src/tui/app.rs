@@ -518,6 +518,15 @@ impl App {
             }
         }
         self.refresh_rows();
+        // Typing narrows onto the matches: when the selection is not on one, the first is.
+        if !matches!(self.selected_row(), Some(Row::Socket { .. }))
+            && let Some(first) = self
+                .rows
+                .iter()
+                .position(|r| matches!(r, Row::Socket { .. }))
+        {
+            self.selected = first;
+        }
     }
 
     fn refresh_rows(&mut self) {

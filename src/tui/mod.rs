@@ -14,7 +14,7 @@ use std::time::Duration;
 use crossterm::event::{self, Event as TermEvent};
 
 use crate::filter::Filter;
-use crate::report::stop::sent_line;
+use crate::present::sent_line;
 use crate::stop::{self, Plan, StopSignal};
 use app::{App, Effect, Event, StopWatch};
 pub use render::Theme;

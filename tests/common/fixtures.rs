@@ -1,5 +1,6 @@
 //! The fixed host the golden reports and the live view's render tests are drawn from, built
 //! once here so both test the same picture.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -14,6 +14,8 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_portscope");
 pub const HOLDER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/holder.py");
+/// Debian's python3, runnable by every user.
+pub const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 
 /// `(proto, local_addr, port, sorted pids)`: one socket as the tests compare them.
 pub type Tuple = (String, String, u16, Vec<u32>);
@@ -79,8 +81,22 @@ impl Holder {
 
     /// `PREFIX... python3 holder.py ARGS...` (e.g. `ip netns exec NAME`), optionally in `cwd`.
     pub fn spawn_with(prefix: &[&str], args: &[&str], cwd: Option<&Path>) -> Holder {
+        Holder::spawn_full(prefix, "python3", args, cwd)
+    }
+
+    /// The holder as another user (`setpriv`), with the system's python3, which any user can
+    /// run (a python under root's home may not be).
+    pub fn spawn_as(uid: u32, args: &[&str]) -> Holder {
+        let reuid = format!("--reuid={uid}");
+        let regid = format!("--regid={uid}");
+        let prefix = ["setpriv", reuid.as_str(), regid.as_str(), "--clear-groups"];
+        Holder::spawn_full(&prefix, SYSTEM_PYTHON, args, Some(Path::new("/")))
+    }
+
+    /// `PREFIX... PYTHON holder.py ARGS...`.
+    pub fn spawn_full(prefix: &[&str], python: &str, args: &[&str], cwd: Option<&Path>) -> Holder {
         let mut argv: Vec<&str> = prefix.to_vec();
-        argv.extend(["python3", HOLDER]);
+        argv.extend([python, HOLDER]);
         argv.extend(args);
         let mut command = Command::new(argv[0]);
         command
@@ -383,13 +399,33 @@ pub fn is_root() -> bool {
     euid() == 0
 }
 
-/// True when running as root; otherwise prints the skip line and returns false.
+/// True when running as root; otherwise says the test is skipped and returns false.
 pub fn require_root(test: &str) -> bool {
     if is_root() {
         return true;
     }
-    eprintln!("skipped: {test}: needs root");
+    skip(test, "needs root");
     false
+}
+
+/// A test that cannot run here says so where the user sees it (straight to stderr, past the
+/// test harness's capture); in CI (`CI=true`, root) nothing may be skipped, so it fails.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    if std::env::var_os("CI").is_some_and(|v| v == "true") {
+        panic!("{test} cannot run ({why}), and under CI=true nothing may be skipped");
+    }
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
+}
+
+/// Is `tool` installed (it answers `arg`, e.g. `--version`)?
+pub fn installed(tool: &str, arg: &str) -> bool {
+    Command::new(tool)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// The name of the user running the tests.
@@ -467,4 +503,38 @@ pub fn query_summary(doc: &Value) -> Value {
         })
         .collect();
     Value::Array(summary)
+}
+
+/// The fault-injection shim (`tests/support/shim.c`), built once per test binary with the C
+/// compiler every Rust toolchain needs for linking. Returns the path for LD_PRELOAD.
+pub fn shim() -> String {
+    static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/shim.c");
+            let out = format!(
+                "{}/libportscope_shim_{}.so",
+                env!("CARGO_TARGET_TMPDIR"),
+                std::process::id()
+            );
+            let status = Command::new("cc")
+                .args(["-shared", "-fPIC", "-O2", "-o", &out, source, "-ldl"])
+                .status()
+                .expect("run cc to build the test shim");
+            assert!(status.success(), "building {source} failed");
+            out
+        })
+        .clone()
+}
+
+/// `portscope ARGS` with the shim preloaded and `env` set.
+pub fn run_shimmed(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = portscope(args);
+    command.env("LD_PRELOAD", shim());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run portscope {args:?}: {e}"))
 }

@@ -14,6 +14,11 @@ Items (each binds on port 0 unless --port gave it a port):
   neighbours               two TCP listeners on ports X and 10*X+1 (X in 1024..6553), for
                            "3000 must not match 30001"
   many-udp4=N              N bound UDP sockets (for output larger than a pipe buffer)
+  prefork-as=UID           a TCP listener shared with two forked workers that switch to UID
+                           (setgid/setuid), like nginx: a root master and unprivileged workers
+  conn-only                a TCP connection whose listener is closed once it accepted: the
+                           server end keeps the port as its local port, ESTABLISHED, and no
+                           listener is left (reported with "listening": false)
 
 Options:
   --addr ADDR        bind the following items to ADDR (default 127.0.0.1 / ::1); sticky
@@ -21,6 +26,8 @@ Options:
   --name NAME        set the process name (comm) with prctl(PR_SET_NAME)
   --name-hex HEX     the same, with the name given as hex bytes (may be hostile)
   --argv-hex HEX     re-exec once so the command line carries these raw bytes as an argument
+  --argv-pad N       re-exec once so the command line carries an extra argument of N bytes
+  --non-dumpable     prctl(PR_SET_DUMPABLE, 0) before binding (its fds need root to read)
   --junk ARG         ignored (carries the bytes of --argv-hex after the re-exec)
 
 Once everything is bound it prints ONE JSON line on stdout:
@@ -180,13 +187,19 @@ def bind_neighbours(addr):
 
 
 def parse(argv):
-    options = {"name": None, "argv_hex": None, "items": []}
+    options = {"name": None, "argv_hex": None, "argv_pad": None, "non_dumpable": False,
+               "items": []}
     addr = None
     port = None
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if arg in ("--addr", "--port", "--name", "--name-hex", "--argv-hex", "--junk"):
+        if arg == "--non-dumpable":
+            options["non_dumpable"] = True
+            i += 1
+            continue
+        if arg in ("--addr", "--port", "--name", "--name-hex", "--argv-hex", "--argv-pad",
+                   "--junk"):
             if i + 1 >= len(argv):
                 fail("%s needs a value" % arg)
             value = argv[i + 1]
@@ -201,6 +214,8 @@ def parse(argv):
                 options["name"] = bytes.fromhex(value)
             elif arg == "--argv-hex":
                 options["argv_hex"] = value
+            elif arg == "--argv-pad":
+                options["argv_pad"] = value
             continue
         options["items"].append((arg, addr, port or 0))
         port = None
@@ -210,26 +225,40 @@ def parse(argv):
     return options
 
 
-def reexec_with_argv(argv, hex_bytes):
+def reexec_with_argv(argv, hex_bytes=None, pad=None):
     rest = []
     i = 0
     while i < len(argv):
-        if argv[i] == "--argv-hex":
+        if argv[i] in ("--argv-hex", "--argv-pad"):
             i += 2
             continue
         rest.append(argv[i])
         i += 1
-    payload = bytes.fromhex(hex_bytes)
     script = os.path.abspath(__file__)
-    os.execv(sys.executable, [sys.executable, script, "--junk", payload] + rest)
+    if hex_bytes is not None:
+        junk = ["--junk", bytes.fromhex(hex_bytes)]
+    else:
+        # One argument may be at most 128 KiB (MAX_ARG_STRLEN): pad with many.
+        size, piece = int(pad), 65536
+        junk = []
+        while size > 0:
+            junk += ["--junk", b"x" * min(size, piece)]
+            size -= piece
+    os.execv(sys.executable, [sys.executable, script] + junk + rest)
 
 
 def main(argv):
     options = parse(argv)
     if options["argv_hex"] is not None:
-        reexec_with_argv(argv, options["argv_hex"])
+        reexec_with_argv(argv, hex_bytes=options["argv_hex"])
+    if options["argv_pad"] is not None:
+        reexec_with_argv(argv, pad=options["argv_pad"])
     if options["name"] is not None:
         set_name(options["name"])
+    if options["non_dumpable"]:
+        PR_SET_DUMPABLE = 4
+        if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+            fail("prctl(PR_SET_DUMPABLE): errno %d" % ctypes.get_errno())
     me = os.getpid()
     sockets = []
     for item, addr, port in options["items"]:
@@ -272,6 +301,44 @@ def main(argv):
             low, high = bind_neighbours(addr)
             sockets.append(entry("tcp4", "neighbour-low", low, [me]))
             sockets.append(entry("tcp4", "neighbour-high", high, [me]))
+        elif item.startswith("prefork-as="):
+            uid = int(item.split("=", 1)[1])
+            sock = new_socket("tcp4", addr, port)
+            workers = []
+            for _ in range(2):
+
+                def drop(s=sock, u=uid):
+                    os.setgroups([])
+                    os.setgid(u)
+                    os.setuid(u)
+                    # As nginx does after setuid: stay dumpable, so the worker's own user
+                    # can inspect it.
+                    ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)
+                    return [s], ""
+
+                child, _ = fork_child(drop)
+                workers.append(child)
+            sockets.append(entry("tcp4", "prefork", sock, [me] + workers))
+        elif item == "conn-only":
+            server = new_socket("tcp4", addr, port)
+            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            OPEN_SOCKETS.append(client)
+            client.connect(server.getsockname())
+            accepted, _ = server.accept()
+            OPEN_SOCKETS.append(accepted)
+            local = accepted.getsockname()
+            peer = list(accepted.getpeername()[:2])
+            OPEN_SOCKETS.remove(server)
+            server.close()
+            sockets.append({
+                "kind": "tcp4",
+                "role": "conn-only",
+                "addr": local[0],
+                "port": local[1],
+                "pids": [me],
+                "listening": False,
+                "peer": peer,
+            })
         elif item.startswith("many-udp4="):
             for _ in range(int(item.split("=", 1)[1])):
                 sock = new_socket("udp4", addr, 0)

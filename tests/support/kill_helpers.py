@@ -277,10 +277,11 @@ class Orchestrator:
         except OSError as error:
             return {"error": str(error), "where": "ns_last_pid"}
         held = hold == "1"
-        pid, _, error = self.fork(name, int(port), hold=held, block=True)
+        pid, bound, error = self.fork(name, int(port), hold=held, block=True)
         if error:
             return {"error": error, "where": "reuse", "pid": pid}
-        return {"pid": pid, "same": pid == old, "held": held}
+        return {"pid": pid, "same": pid == old, "held": held, "port": bound}
+
 
     def status(self, pid):
         pid = int(pid)

@@ -112,11 +112,13 @@ impl OwnerSource for ProcOwners {
             .collect();
         let scan = self.index.resolve(&wanted);
         let blind = visibility::blindness(&scan);
+        let euid = rustix::process::geteuid();
         Owners {
             by_inode: scan.owners,
             blindness: blind.reason,
             hidden_uids: blind.hidden_uids,
             unreadable_pids: scan.unreadable,
+            own_uid: (!euid.is_root()).then_some(euid.as_raw()),
         }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use rustix::fd::OwnedFd;
-use rustix::fs::{CWD, Mode, OFlags, RawDir, openat, readlinkat_raw};
+use rustix::fs::{OFlags, RawDir, readlinkat_raw};
 use rustix::io::Errno;
 
 /// The owners found for the wanted inodes, and what could not be looked at.
@@ -137,9 +137,7 @@ impl OwnerIndex {
             if held.is_empty() {
                 return true;
             }
-            let path = format!("/proc/{pid}/fd");
-            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-            let dir = match openat(CWD, path.as_str(), flags, Mode::empty()) {
+            let dir = match open_fd_dir(pid) {
                 Ok(dir) => dir,
                 // Could not look: keep what we knew, and say the picture may be stale.
                 Err(Errno::MFILE | Errno::NFILE | Errno::NOMEM) => {
@@ -212,9 +210,7 @@ pub enum ListError {
 
 /// Every socket inode `pid` holds (one readlinkat per fd of that process only).
 pub fn sockets_of(pid: u32) -> Vec<u64> {
-    let path = format!("/proc/{pid}/fd");
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let Ok(dir_fd) = openat(CWD, path.as_str(), flags, Mode::empty()) else {
+    let Ok(dir_fd) = open_fd_dir(pid) else {
         return Vec::new();
     };
     let mut dents = Vec::with_capacity(DENTS_BUFFER);
@@ -283,13 +279,27 @@ fn scan_parallel(pids: &[u32], wanted: &HashSet<u64>) -> Vec<Partial> {
     })
 }
 
+/// Opens `/proc/<pid>/fd` (through libc's open, so a test shim can make it fail as a full fd
+/// table would).
+fn open_fd_dir(pid: u32) -> Result<OwnedFd, Errno> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_o_directory())
+        .open(format!("/proc/{pid}/fd"))
+        .map(OwnedFd::from)
+        .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))
+}
+
+fn libc_o_directory() -> i32 {
+    OFlags::DIRECTORY.bits() as i32
+}
+
 /// One getdents64 call lists about 1,000 fds with a buffer this size.
 const DENTS_BUFFER: usize = 32 * 1024;
 
 fn scan_pid(pid: u32, wanted: &HashSet<u64>, partial: &mut Partial, dents: &mut [MaybeUninit<u8>]) {
-    let path = format!("/proc/{pid}/fd");
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let dir_fd = match openat(CWD, path.as_str(), flags, Mode::empty()) {
+    let dir_fd = match open_fd_dir(pid) {
         Ok(fd) => fd,
         // The process exited mid-scan, or is a zombie: it holds nothing.
         Err(Errno::NOENT | Errno::SRCH) => return,

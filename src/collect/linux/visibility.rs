@@ -37,11 +37,13 @@ pub fn blindness(scan: &OwnerScan) -> Blindness {
     );
     let hidden_uids = match reason {
         None => Some(BTreeSet::new()),
-        Some(_) if enumerable => scan
-            .unreadable
-            .iter()
-            .map(|&pid| procfs::euid(pid))
-            .collect::<Option<BTreeSet<u32>>>(),
+        // A process that exited since cannot hide anything any more: skip it.
+        Some(_) if enumerable => Some(
+            scan.unreadable
+                .iter()
+                .filter_map(|&pid| procfs::euid(pid))
+                .collect::<BTreeSet<u32>>(),
+        ),
         Some(_) => None,
     };
     Blindness {

@@ -7,8 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::Theme;
-use crate::present::Role;
-use crate::report::stop::plan_notes;
+use crate::present::{Role, plan_notes};
 use crate::stop::Plan;
 
 pub fn draw(frame: &mut Frame, area: Rect, plan: &Plan, theme: Theme) {
