@@ -1,4 +1,6 @@
-//! Generates `$OUT_DIR/iana_services.rs` from `data/iana/ports.json`.
+//! Generates `$OUT_DIR/iana_services.rs` from `data/iana/ports.json`, and on Linux compiles
+//! the BPF owner map `bpf/task_sockets.bpf.c` into `$OUT_DIR/task_sockets.bpf.o` when clang is
+//! available (then `cfg(portscope_bpf)` is set).
 //!
 //! The data file maps `"<port>/<proto>"` to `{"name": ..., "description": ...}`
 //! (see `data/iana/README.md`). We keep TCP and UDP entries with a non-empty
@@ -8,12 +10,15 @@ use std::collections::BTreeMap;
 use std::error::Error;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::{env, fs};
 
 use serde_json::{Map, Value};
 
 const DATA: &str = "data/iana/ports.json";
 const OUTPUT: &str = "iana_services.rs";
+const BPF_SOURCE: &str = "bpf/task_sockets.bpf.c";
+const BPF_OBJECT: &str = "task_sockets.bpf.o";
 
 type BoxError = Box<dyn Error>;
 
@@ -30,12 +35,75 @@ fn main() -> Result<(), BoxError> {
     let (tcp, udp) = tables(&text).map_err(|e| format!("{}: {e}", data_path.display()))?;
     let code = render(&tcp, &udp)?;
 
-    let out_path = PathBuf::from(out_dir).join(OUTPUT);
+    let out_path = PathBuf::from(&out_dir).join(OUTPUT);
     // Leave an identical file untouched so its mtime does not change.
     if fs::read_to_string(&out_path).ok().as_deref() != Some(code.as_str()) {
         fs::write(&out_path, code).map_err(|e| format!("writing {}: {e}", out_path.display()))?;
     }
+    build_bpf(Path::new(&manifest_dir), Path::new(&out_dir));
     Ok(())
+}
+
+/// Compiles the BPF program, or says why the binary will report "bpf: not built in". Never
+/// fails the build: the `/proc` owner scan works without it.
+fn build_bpf(manifest_dir: &Path, out_dir: &Path) {
+    println!("cargo::rustc-check-cfg=cfg(portscope_bpf)");
+    println!("cargo::rerun-if-changed={BPF_SOURCE}");
+    println!("cargo::rerun-if-env-changed=CLANG");
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
+        return;
+    }
+    let Some(clang) = find_clang() else {
+        println!(
+            "cargo::warning=BPF owner map not built in (clang not found; set CLANG or install clang)"
+        );
+        // Installing clang adds a file to a PATH directory: build again then.
+        for dir in env::split_paths(&env::var_os("PATH").unwrap_or_default()) {
+            if dir.is_absolute() && dir.is_dir() {
+                println!("cargo::rerun-if-changed={}", dir.display());
+            }
+        }
+        return;
+    };
+    match compile_bpf(
+        &clang,
+        &manifest_dir.join(BPF_SOURCE),
+        &out_dir.join(BPF_OBJECT),
+    ) {
+        Ok(()) => println!("cargo::rustc-cfg=portscope_bpf"),
+        Err(why) => println!("cargo::warning=BPF owner map not built in ({why})"),
+    }
+}
+
+/// `$CLANG`, else `clang` on PATH.
+fn find_clang() -> Option<PathBuf> {
+    if let Some(clang) = env::var_os("CLANG").filter(|c| !c.is_empty()) {
+        return Some(PathBuf::from(clang));
+    }
+    env::split_paths(&env::var_os("PATH")?)
+        .map(|dir| dir.join("clang"))
+        .find(|path| path.is_file())
+}
+
+fn compile_bpf(clang: &Path, source: &Path, object: &Path) -> Result<(), String> {
+    // The object's byte order must match the kernel it will be loaded into.
+    let target = match env::var("CARGO_CFG_TARGET_ENDIAN").as_deref() {
+        Ok("big") => "bpfeb",
+        _ => "bpfel",
+    };
+    let output = Command::new(clang)
+        .args(["-target", target, "-O2", "-g", "-Wall", "-c"])
+        .arg(source)
+        .arg("-o")
+        .arg(object)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", clang.display()))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    Err(format!("{} failed: {first}", clang.display()))
 }
 
 type Table = BTreeMap<u16, String>;
