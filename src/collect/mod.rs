@@ -15,6 +15,10 @@ mod procinfo;
 
 #[cfg(target_os = "linux")]
 pub use linux::procstat;
+/// The two owner-scan paths, public for the tests that compare them: the in-kernel map and the
+/// `/proc` walk.
+#[cfg(target_os = "linux")]
+pub use linux::{OwnerIndex, OwnerScan, bpf};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::SystemTime;

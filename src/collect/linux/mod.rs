@@ -1,11 +1,12 @@
 //! Linux: sockets from netlink sock_diag (through netstat2), owners from our own /proc scan.
 
+pub mod bpf;
 mod diag;
 mod owners;
 pub mod procstat;
 mod visibility;
 
-pub use owners::OwnerIndex;
+pub use owners::{OwnerIndex, OwnerScan};
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
