@@ -10,6 +10,7 @@ package_for() {
     unshare | nsenter | prlimit) echo util-linux ;;
     fuser) echo psmisc ;;
     netstat) echo net-tools ;;
+    clang) echo clang ;;
     *) echo "$1" ;;
   esac
 }
