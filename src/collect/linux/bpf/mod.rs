@@ -62,8 +62,9 @@ pub fn built_in() -> bool {
     cfg!(portscope_bpf)
 }
 
-/// The loaded iterator program, reusable across calls (the live view refreshes every second;
-/// loading costs a parse of the kernel's BTF and a verifier run, a call costs neither).
+/// The loaded iterator program, reusable across calls: the live view refreshes every second,
+/// and loading (parsing the kernel's BTF, CO-RE relocation, the verifier) costs about as much
+/// as a walk of a busy host (~50 ms vs ~40 ms with 58,000 open fds); a call repeats none of it.
 pub struct BpfOwnerMap {
     loaded: loader::Loaded,
 }
