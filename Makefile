@@ -12,12 +12,12 @@ build:
 	$(CARGO) build --release
 
 # The tests bind real sockets, fork real holders (python3), drive the TUI in tmux, and,
-# as root, build network namespaces (iproute2).
+# as root, build network namespaces (iproute2) and load the BPF owner map (built by clang).
 test: test-deps
 	$(CARGO) test --all-targets
 
 test-deps:
-	@scripts/ensure-tools.sh python3 tmux ip ss unshare nsenter setpriv cc useradd userdel
+	@scripts/ensure-tools.sh python3 tmux ip ss unshare nsenter setpriv cc useradd userdel clang
 
 lint:
 	$(CARGO) fmt --check

@@ -1,18 +1,24 @@
-//! Generates `$OUT_DIR/iana_services.rs` from `data/iana/ports.json`.
+//! Generates `$OUT_DIR/iana_services.rs` from `data/iana/ports.json`, and on Linux compiles
+//! the BPF owner map `bpf/task_sockets.bpf.c` into `$OUT_DIR/task_sockets.bpf.o` when clang is
+//! available (then `cfg(portscope_bpf)` is set).
 //!
 //! The data file maps `"<port>/<proto>"` to `{"name": ..., "description": ...}`
 //! (see `data/iana/README.md`). We keep TCP and UDP entries with a non-empty
-//! name; the output is two tables sorted by port, one name per port. Std only:
-//! the JSON is read with the small parser below.
+//! name; the output is two tables sorted by port, one name per port.
 
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::{env, fs};
+
+use serde_json::{Map, Value};
 
 const DATA: &str = "data/iana/ports.json";
 const OUTPUT: &str = "iana_services.rs";
+const BPF_SOURCE: &str = "bpf/task_sockets.bpf.c";
+const BPF_OBJECT: &str = "task_sockets.bpf.o";
 
 type BoxError = Box<dyn Error>;
 
@@ -29,25 +35,90 @@ fn main() -> Result<(), BoxError> {
     let (tcp, udp) = tables(&text).map_err(|e| format!("{}: {e}", data_path.display()))?;
     let code = render(&tcp, &udp)?;
 
-    let out_path = PathBuf::from(out_dir).join(OUTPUT);
+    let out_path = PathBuf::from(&out_dir).join(OUTPUT);
     // Leave an identical file untouched so its mtime does not change.
     if fs::read_to_string(&out_path).ok().as_deref() != Some(code.as_str()) {
         fs::write(&out_path, code).map_err(|e| format!("writing {}: {e}", out_path.display()))?;
     }
+    build_bpf(Path::new(&manifest_dir), Path::new(&out_dir));
     Ok(())
+}
+
+/// Compiles the BPF program, or says why the binary will report "bpf: not built in". Never
+/// fails the build: the `/proc` owner scan works without it.
+fn build_bpf(manifest_dir: &Path, out_dir: &Path) {
+    println!("cargo::rustc-check-cfg=cfg(portscope_bpf)");
+    println!("cargo::rerun-if-changed={BPF_SOURCE}");
+    println!("cargo::rerun-if-env-changed=CLANG");
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
+        return;
+    }
+    let Some(clang) = find_clang() else {
+        println!(
+            "cargo::warning=BPF owner map not built in (clang not found; set CLANG or install clang)"
+        );
+        // Installing clang adds a file to a PATH directory: build again then.
+        for dir in env::split_paths(&env::var_os("PATH").unwrap_or_default()) {
+            if dir.is_absolute() && dir.is_dir() {
+                println!("cargo::rerun-if-changed={}", dir.display());
+            }
+        }
+        return;
+    };
+    match compile_bpf(
+        &clang,
+        &manifest_dir.join(BPF_SOURCE),
+        &out_dir.join(BPF_OBJECT),
+    ) {
+        Ok(()) => println!("cargo::rustc-cfg=portscope_bpf"),
+        Err(why) => println!("cargo::warning=BPF owner map not built in ({why})"),
+    }
+}
+
+/// `$CLANG`, else `clang` on PATH.
+fn find_clang() -> Option<PathBuf> {
+    if let Some(clang) = env::var_os("CLANG").filter(|c| !c.is_empty()) {
+        return Some(PathBuf::from(clang));
+    }
+    env::split_paths(&env::var_os("PATH")?)
+        .map(|dir| dir.join("clang"))
+        .find(|path| path.is_file())
+}
+
+fn compile_bpf(clang: &Path, source: &Path, object: &Path) -> Result<(), String> {
+    // The object's byte order must match the kernel it will be loaded into.
+    let target = match env::var("CARGO_CFG_TARGET_ENDIAN").as_deref() {
+        Ok("big") => "bpfeb",
+        _ => "bpfel",
+    };
+    let output = Command::new(clang)
+        .args(["-target", target, "-O2", "-g", "-Wall", "-c"])
+        .arg(source)
+        .arg("-o")
+        .arg(object)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", clang.display()))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    Err(format!("{} failed: {first}", clang.display()))
 }
 
 type Table = BTreeMap<u16, String>;
 
 /// Splits the data file into the TCP and UDP tables (port -> first name).
 fn tables(text: &str) -> Result<(Table, Table), String> {
-    let root = Parser::new(text).parse_document()?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // serde_json's `preserve_order` keeps the file's order, so "first listed" means what it says.
+    let root: Value = serde_json::from_str(text).map_err(|e| format!("JSON error: {e}"))?;
     let Value::Object(entries) = root else {
         return Err("top level is not an object".into());
     };
     let mut tcp = Table::new();
     let mut udp = Table::new();
-    for (key, value) in entries {
+    for (key, value) in &entries {
         let Some((port, proto)) = key.split_once('/') else {
             return Err(format!("key {key:?} is not <port>/<proto>"));
         };
@@ -56,21 +127,13 @@ fn tables(text: &str) -> Result<(Table, Table), String> {
             "udp" => &mut udp,
             _ => continue, // sctp, dccp
         };
-        // Ranges ("6000-6063") and anything else that is not one port are skipped.
-        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(port) = port.parse::<u16>() else {
+        let Some(port) = single_port(port) else {
             continue;
         };
         let Value::Object(fields) = value else {
             return Err(format!("value of {key:?} is not an object"));
         };
-        let name = match fields.iter().find(|(k, _)| k == "name") {
-            Some((_, Value::String(name))) => name.trim(),
-            Some(_) => return Err(format!("name of {key:?} is not a string")),
-            None => "",
-        };
+        let name = service_name(key, fields)?;
         if name.is_empty()
             || name.eq_ignore_ascii_case("reserved")
             || name.eq_ignore_ascii_case("unassigned")
@@ -81,6 +144,23 @@ fn tables(text: &str) -> Result<(Table, Table), String> {
         table.entry(port).or_insert_with(|| name.to_owned());
     }
     Ok((tcp, udp))
+}
+
+/// Ranges ("6000-6063") and anything else that is not one port are None.
+fn single_port(port: &str) -> Option<u16> {
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    port.parse().ok()
+}
+
+/// The trimmed `name` field; a missing name is an empty one.
+fn service_name<'a>(key: &str, fields: &'a Map<String, Value>) -> Result<&'a str, String> {
+    match fields.get("name") {
+        Some(Value::String(name)) => Ok(name.trim()),
+        Some(_) => Err(format!("name of {key:?} is not a string")),
+        None => Ok(""),
+    }
 }
 
 fn render(tcp: &Table, udp: &Table) -> Result<String, std::fmt::Error> {
@@ -99,253 +179,4 @@ fn render(tcp: &Table, udp: &Table) -> Result<String, std::fmt::Error> {
         writeln!(out, "];")?;
     }
     Ok(out)
-}
-
-/// A JSON value; arrays and scalars other than strings are not needed here.
-enum Value {
-    Object(Vec<(String, Value)>),
-    String(String),
-    Other,
-}
-
-/// A small strict JSON (RFC 8259) parser.
-struct Parser<'a> {
-    text: &'a str,
-    pos: usize,
-}
-
-const MAX_DEPTH: usize = 64;
-
-impl<'a> Parser<'a> {
-    fn new(text: &'a str) -> Self {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        Parser { text, pos: 0 }
-    }
-
-    fn parse_document(mut self) -> Result<Value, String> {
-        let value = self.value(0)?;
-        self.skip_ws();
-        if self.pos != self.text.len() {
-            return Err(self.error("trailing characters"));
-        }
-        Ok(value)
-    }
-
-    fn error(&self, what: &str) -> String {
-        let line = 1 + self.text[..self.pos]
-            .bytes()
-            .filter(|&b| b == b'\n')
-            .count();
-        format!("JSON error at line {line} (byte {}): {what}", self.pos)
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.text.as_bytes().get(self.pos).copied()
-    }
-
-    fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.pos += 1;
-        }
-    }
-
-    fn expect(&mut self, byte: u8) -> Result<(), String> {
-        self.skip_ws();
-        if self.peek() == Some(byte) {
-            self.pos += 1;
-            Ok(())
-        } else {
-            Err(self.error(&format!("expected '{}'", char::from(byte))))
-        }
-    }
-
-    fn value(&mut self, depth: usize) -> Result<Value, String> {
-        if depth > MAX_DEPTH {
-            return Err(self.error("nesting too deep"));
-        }
-        self.skip_ws();
-        match self.peek() {
-            Some(b'{') => self.object(depth),
-            Some(b'[') => self.array(depth),
-            Some(b'"') => Ok(Value::String(self.string()?)),
-            Some(b't') => self.literal("true"),
-            Some(b'f') => self.literal("false"),
-            Some(b'n') => self.literal("null"),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(_) => Err(self.error("unexpected character")),
-            None => Err(self.error("unexpected end of input")),
-        }
-    }
-
-    fn object(&mut self, depth: usize) -> Result<Value, String> {
-        self.expect(b'{')?;
-        let mut entries = Vec::new();
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(Value::Object(entries));
-        }
-        loop {
-            self.skip_ws();
-            if self.peek() != Some(b'"') {
-                return Err(self.error("expected a string key"));
-            }
-            let key = self.string()?;
-            self.expect(b':')?;
-            let value = self.value(depth + 1)?;
-            entries.push((key, value));
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(Value::Object(entries));
-                }
-                _ => return Err(self.error("expected ',' or '}'")),
-            }
-        }
-    }
-
-    fn array(&mut self, depth: usize) -> Result<Value, String> {
-        self.expect(b'[')?;
-        self.skip_ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            return Ok(Value::Other);
-        }
-        loop {
-            self.value(depth + 1)?;
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(Value::Other);
-                }
-                _ => return Err(self.error("expected ',' or ']'")),
-            }
-        }
-    }
-
-    fn literal(&mut self, word: &str) -> Result<Value, String> {
-        if self.text[self.pos..].starts_with(word) {
-            self.pos += word.len();
-            Ok(Value::Other)
-        } else {
-            Err(self.error("invalid literal"))
-        }
-    }
-
-    fn number(&mut self) -> Result<Value, String> {
-        let bytes = self.text.as_bytes();
-        let mut i = self.pos;
-        let digits = |i: &mut usize| {
-            let start = *i;
-            while bytes.get(*i).is_some_and(u8::is_ascii_digit) {
-                *i += 1;
-            }
-            *i > start
-        };
-        if bytes.get(i) == Some(&b'-') {
-            i += 1;
-        }
-        if bytes.get(i) == Some(&b'0') {
-            i += 1;
-        } else if !digits(&mut i) {
-            return Err(self.error("invalid number"));
-        }
-        if bytes.get(i) == Some(&b'.') {
-            i += 1;
-            if !digits(&mut i) {
-                return Err(self.error("invalid number"));
-            }
-        }
-        if let Some(b'e' | b'E') = bytes.get(i) {
-            i += 1;
-            if let Some(b'+' | b'-') = bytes.get(i) {
-                i += 1;
-            }
-            if !digits(&mut i) {
-                return Err(self.error("invalid number"));
-            }
-        }
-        self.pos = i;
-        Ok(Value::Other)
-    }
-
-    /// Parses a string starting at the opening quote.
-    fn string(&mut self) -> Result<String, String> {
-        self.pos += 1; // opening quote
-        let mut out = String::new();
-        loop {
-            // Copy the run up to the next quote, backslash or control character.
-            // All three are ASCII, so `pos` stays on a char boundary.
-            let rest = &self.text[self.pos..];
-            let run = rest
-                .bytes()
-                .position(|b| b == b'"' || b == b'\\' || b < 0x20)
-                .ok_or_else(|| self.error("unterminated string"))?;
-            out.push_str(&rest[..run]);
-            self.pos += run;
-            match self.peek() {
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok(out);
-                }
-                Some(b'\\') => {
-                    self.pos += 1;
-                    let escape = self
-                        .peek()
-                        .ok_or_else(|| self.error("unterminated escape"))?;
-                    self.pos += 1;
-                    match escape {
-                        b'"' => out.push('"'),
-                        b'\\' => out.push('\\'),
-                        b'/' => out.push('/'),
-                        b'b' => out.push('\u{8}'),
-                        b'f' => out.push('\u{c}'),
-                        b'n' => out.push('\n'),
-                        b'r' => out.push('\r'),
-                        b't' => out.push('\t'),
-                        b'u' => out.push(self.unicode_escape()?),
-                        _ => return Err(self.error("invalid escape")),
-                    }
-                }
-                _ => return Err(self.error("control character in string")),
-            }
-        }
-    }
-
-    /// Decodes the code point of a `\u` escape (the `\u` already consumed),
-    /// joining a surrogate pair.
-    fn unicode_escape(&mut self) -> Result<char, String> {
-        let first = self.hex4()?;
-        let code = match first {
-            0xD800..=0xDBFF => {
-                if !self.text[self.pos..].starts_with("\\u") {
-                    return Err(self.error("unpaired surrogate"));
-                }
-                self.pos += 2;
-                let second = self.hex4()?;
-                if !(0xDC00..=0xDFFF).contains(&second) {
-                    return Err(self.error("unpaired surrogate"));
-                }
-                0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
-            }
-            0xDC00..=0xDFFF => return Err(self.error("unpaired surrogate")),
-            _ => first,
-        };
-        char::from_u32(code).ok_or_else(|| self.error("invalid code point"))
-    }
-
-    fn hex4(&mut self) -> Result<u32, String> {
-        let hex = self
-            .text
-            .get(self.pos..self.pos + 4)
-            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
-            .ok_or_else(|| self.error("invalid \\u escape"))?;
-        let value = u32::from_str_radix(hex, 16).map_err(|e| self.error(&e.to_string()))?;
-        self.pos += 4;
-        Ok(value)
-    }
 }

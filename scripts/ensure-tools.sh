@@ -12,6 +12,7 @@ package_for() {
     useradd | userdel) echo passwd ;;
     fuser) echo psmisc ;;
     netstat) echo net-tools ;;
+    clang) echo clang ;;
     *) echo "$1" ;;
   esac
 }

@@ -12,6 +12,10 @@ mod users;
 
 #[cfg(target_os = "linux")]
 pub use linux::procstat;
+/// The two owner-scan paths, public for the tests that compare them: the in-kernel map and the
+/// `/proc` walk.
+#[cfg(target_os = "linux")]
+pub use linux::{OwnerIndex, OwnerScan, bpf};
 pub use users::resolve_user;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -1,6 +1,7 @@
 //! Linux: sockets from netlink sock_diag (read by our own dump, see `diag.rs`), owners from our
 //! own /proc fd scan, process facts from bounded /proc reads.
 
+pub mod bpf;
 pub mod cgroup;
 pub mod containers;
 mod diag;
@@ -19,7 +20,7 @@ use super::users::UserNames;
 use super::{OwnerSource, Owners, ProcessSource, SocketSource, TableRead};
 use crate::model::{Family, PortRange, Process, Proto, Selection, Socket, TableError};
 
-pub use owners::OwnerIndex;
+pub use owners::{OwnerIndex, OwnerScan};
 
 /// This OS's three sources, for the current network namespace.
 pub(super) fn sources() -> (

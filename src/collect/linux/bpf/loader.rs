@@ -1,0 +1,270 @@
+//! Loading and running the iterator with aya (pure Rust: no libbpf, no libelf).
+
+use std::collections::HashSet;
+use std::error::Error;
+use std::io;
+
+use aya::maps::{Array, HashMap as KernelHashMap, Map, MapData};
+use aya::programs::{Iter, ProgramError};
+use aya::{Btf, BtfError, Ebpf, EbpfLoader};
+use rustix::io::Errno;
+
+use super::{SocketFd, Unavailable, WANTED_IN_KERNEL_MAX, preflight, rows};
+
+/// What build.rs compiled from `bpf/task_sockets.bpf.c`, aligned because the ELF reader reads
+/// its headers in place.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/task_sockets.bpf.o"));
+
+const PROGRAM: &str = "task_sockets";
+const WANTED_MAP: &str = "wanted_inodes";
+const FILTER_MAP: &str = "filter_on";
+
+pub struct Loaded {
+    /// Owns the program's fd (and the object's BTF); closed on drop.
+    ebpf: Ebpf,
+    wanted: KernelHashMap<MapData, u64, u8>,
+    filter_on: Array<MapData, u32>,
+    /// What `wanted` holds now, so a refresh sends only the difference.
+    in_kernel: HashSet<u64>,
+    /// What `filter_on` says now; None before the first call.
+    filtering: Option<bool>,
+}
+
+impl Loaded {
+    pub fn load() -> Result<Self, Unavailable> {
+        preflight::check()?;
+        let btf = Btf::from_sys_fs()
+            .map_err(|e| Unavailable::Load(format!("reading the kernel BTF: {}", one_line(&e))))?;
+        let capacity = u32::try_from(WANTED_IN_KERNEL_MAX).unwrap_or(u32::MAX);
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
+            .map_max_entries(WANTED_MAP, capacity)
+            .load(OBJECT)
+            .map_err(|e| refused(&e, Unavailable::Load))?;
+        iter_program(&mut ebpf)?
+            .load("task_file", &btf)
+            .map_err(|e| program_refused(&e))?;
+        let wanted = typed_map(&mut ebpf, WANTED_MAP, KernelHashMap::try_from)?;
+        let filter_on = typed_map(&mut ebpf, FILTER_MAP, Array::try_from)?;
+        Ok(Loaded {
+            ebpf,
+            wanted,
+            filter_on,
+            in_kernel: HashSet::new(),
+            filtering: None,
+        })
+    }
+
+    pub fn socket_fds(
+        &mut self,
+        wanted: Option<&HashSet<u64>>,
+    ) -> Result<Vec<SocketFd>, Unavailable> {
+        let in_kernel = wanted.filter(|w| w.len() <= WANTED_IN_KERNEL_MAX);
+        self.set_filter(in_kernel)?;
+        let bytes = self.walk()?;
+        let mut found = rows::decode(&bytes).map_err(Unavailable::Failed)?;
+        if let (Some(wanted), None) = (wanted, in_kernel) {
+            found.retain(|socket| wanted.contains(&socket.inode));
+        }
+        Ok(found)
+    }
+
+    /// Makes the kernel's filter say `wanted` (None: no filter).
+    fn set_filter(&mut self, wanted: Option<&HashSet<u64>>) -> Result<(), Unavailable> {
+        if let Some(wanted) = wanted {
+            self.sync_wanted(wanted)?;
+        }
+        let on = wanted.is_some();
+        if self.filtering != Some(on) {
+            self.filter_on
+                .set(0, u32::from(on), 0)
+                .map_err(|e| refused(&e, Unavailable::Failed))?;
+            self.filtering = Some(on);
+        }
+        Ok(())
+    }
+
+    /// One map update per inode that came or went since the last call (none in a steady state).
+    fn sync_wanted(&mut self, wanted: &HashSet<u64>) -> Result<(), Unavailable> {
+        let gone: Vec<u64> = self.in_kernel.difference(wanted).copied().collect();
+        for inode in gone {
+            self.wanted
+                .remove(&inode)
+                .map_err(|e| refused(&e, Unavailable::Failed))?;
+            self.in_kernel.remove(&inode);
+        }
+        for &inode in wanted {
+            if !self.in_kernel.contains(&inode) {
+                self.wanted
+                    .insert(inode, 1u8, 0)
+                    .map_err(|e| refused(&e, Unavailable::Failed))?;
+                self.in_kernel.insert(inode);
+            }
+        }
+        Ok(())
+    }
+
+    /// A fresh link and iterator per walk: the link is closed as soon as the iterator exists
+    /// (the iterator holds the program), the iterator when it has been read.
+    fn walk(&mut self) -> Result<Vec<u8>, Unavailable> {
+        let program = iter_program(&mut self.ebpf)?;
+        let link_id = program
+            .attach()
+            .map_err(|e| refused(&e, Unavailable::Failed))?;
+        let link = program
+            .take_link(link_id)
+            .map_err(|e| refused(&e, Unavailable::Failed))?;
+        let iterator = link
+            .into_file()
+            .map_err(|e| refused(&e, Unavailable::Failed))?;
+        rows::read_to_end(iterator)
+            .map_err(|e| Unavailable::Failed(format!("reading the iterator: {e}")))
+    }
+}
+
+fn iter_program(ebpf: &mut Ebpf) -> Result<&mut Iter, Unavailable> {
+    let program = ebpf
+        .program_mut(PROGRAM)
+        .ok_or_else(|| Unavailable::Load(format!("the object has no program {PROGRAM}")))?;
+    program
+        .try_into()
+        .map_err(|e: ProgramError| Unavailable::Load(one_line(&e)))
+}
+
+fn typed_map<T, E: Error + 'static>(
+    ebpf: &mut Ebpf,
+    name: &str,
+    convert: impl FnOnce(Map) -> Result<T, E>,
+) -> Result<T, Unavailable> {
+    let map = ebpf
+        .take_map(name)
+        .ok_or_else(|| Unavailable::Load(format!("the object has no map {name}")))?;
+    convert(map).map_err(|e| Unavailable::Load(format!("map {name}: {}", one_line(&e))))
+}
+
+/// The verifier's verdict, or why the kernel has no such iterator.
+fn program_refused(error: &ProgramError) -> Unavailable {
+    match error {
+        ProgramError::Btf(BtfError::UnknownBtfTypeName { .. }) => Unavailable::Unsupported(
+            "this kernel has no task_file iterator (needs Linux 5.8 or later)".into(),
+        ),
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
+            // A rejecting verifier says EACCES too, and explains itself in its log; a refusal
+            // (capabilities, lockdown, an LSM) comes without a log.
+            let verdict = verifier_verdict(&verifier_log.to_string());
+            let line = format!(
+                "BPF_PROG_LOAD: {io_error}; verifier: {}",
+                verdict.as_deref().unwrap_or("(no output)")
+            );
+            match verdict.is_none() && is_permission(io_error) {
+                true => Unavailable::NotPermitted(line),
+                false => Unavailable::Load(line),
+            }
+        }
+        other => refused(other, Unavailable::Load),
+    }
+}
+
+/// NotPermitted when the kernel said EPERM or EACCES anywhere in the chain, else `otherwise`.
+fn refused(error: &(dyn Error + 'static), otherwise: fn(String) -> Unavailable) -> Unavailable {
+    let line = one_line(error);
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<io::Error>().is_some_and(is_permission) {
+            return Unavailable::NotPermitted(line);
+        }
+        source = e.source();
+    }
+    otherwise(line)
+}
+
+fn is_permission(error: &io::Error) -> bool {
+    matches!(
+        Errno::from_io_error(error),
+        Some(Errno::PERM | Errno::ACCESS)
+    )
+}
+
+/// An error and its sources on one line, without repeating a message already included.
+fn one_line(error: &(dyn Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = e.source();
+    }
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The line of a verifier log that says what was wrong: the last one before the statistics.
+fn verifier_verdict(log: &str) -> Option<String> {
+    let stats = [
+        "processed ",
+        "verification time",
+        "stack depth",
+        "max_states_per_insn",
+    ];
+    log.lines()
+        .map(str::trim)
+        .rfind(|line| !line.is_empty() && !stats.iter().any(|s| line.starts_with(s)))
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("failed to create map `wanted_inodes`")]
+    struct CreateFailed(#[source] io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("map error: {0}")]
+    struct Wrapped(#[source] CreateFailed);
+
+    #[test]
+    fn eperm_anywhere_in_the_chain_is_not_permitted() {
+        let error = Wrapped(CreateFailed(io::Error::from_raw_os_error(1)));
+        let reason = refused(&error, Unavailable::Load);
+        let Unavailable::NotPermitted(line) = reason else {
+            panic!("EPERM must read as not permitted: {reason:?}");
+        };
+        // The wrapper repeats its source's message: it is said once.
+        assert_eq!(line.matches("failed to create map").count(), 1, "{line}");
+        assert!(line.contains("os error 1"), "{line}");
+    }
+
+    #[test]
+    fn other_errors_keep_their_kind() {
+        let error = CreateFailed(io::Error::from_raw_os_error(22));
+        assert!(matches!(
+            refused(&error, Unavailable::Failed),
+            Unavailable::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn the_verdict_is_the_last_line_before_the_statistics() {
+        let log = "0: R1=ctx() R10=fp0\n; int task_sockets(...)\n\
+                   5: (79) r2 = *(u64 *)(r1 +0)\nR2 invalid mem access 'scalar'\n\
+                   processed 6 insns (limit 1000000) max_states_per_insn 0 total_states 0\n";
+        assert_eq!(
+            verifier_verdict(log).as_deref(),
+            Some("R2 invalid mem access 'scalar'")
+        );
+        assert_eq!(verifier_verdict("processed 0 insns\n"), None);
+    }
+
+    #[test]
+    fn one_line_has_no_newlines() {
+        let error = CreateFailed(io::Error::other("first\nsecond"));
+        assert!(!one_line(&error).contains('\n'));
+    }
+}
