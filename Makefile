@@ -56,9 +56,9 @@ fmt:
 	$(CARGO) fmt
 
 # Side-by-side benchmarks in the project's own namespace fixtures (root), written to
-# BENCHMARKS.md. SIZES=small,medium,large RUNS=20 by default.
+# BENCHMARKS.md. SIZES=small,medium,large,huge RUNS=20 by default.
 bench: build bench-deps
-	python3 bench/run.py --sizes "$${SIZES:-small,medium,large}" --runs "$${RUNS:-20}"
+	python3 bench/run.py --sizes "$${SIZES:-small,medium,large,huge}" --runs "$${RUNS:-20}"
 
 bench-deps:
 	@scripts/ensure-tools.sh hyperfine ss netstat lsof fuser tmux prlimit python3 ip

@@ -72,6 +72,11 @@ SIZES = {
     "small": {"procs": 20, "listeners": 3, "udp": 1, "conns": 200, "files": 10},
     "medium": {"procs": 300, "listeners": 5, "udp": 1, "conns": 20000, "files": 50},
     "large": {"procs": 1000, "listeners": 5, "udp": 1, "conns": 100000, "files": 50},
+    # 108,000 listeners (the live view's worst case): more than one address's port space, so
+    # they spread over 127.0.N.1. No connections: the listeners hold every ephemeral port of
+    # 127.0.0.1, so a client there could not get one.
+
+    "huge": {"procs": 200, "listeners": 540, "udp": 0, "conns": 0, "files": 10},
 }
 MAX_HOLD = 3600
 SETUP_LIMIT = 600  # seconds; building the large fixture takes well under a minute
@@ -557,14 +562,27 @@ SVC_TCP_ADDRS = ["127.0.0.1", "0.0.0.0", "127.0.0.1", "::1", "::"]
 SVC_UDP_ADDRS = ["127.0.0.1", "0.0.0.0"]
 
 
+def svc_addr(n):
+    """The address of listener number n: the usual mix while the ports last; past one port
+    space, one loopback address per lap (127.0.1.1, 127.0.2.1, …), so nothing conflicts."""
+    lap = n // SVC_PORT_SPAN
+    if lap == 0:
+        return ("127.0.0.1", "::1")[n % 2]  # no wildcard: it would take every lap's port
+    return f"127.0.{lap}.1"
+
+
+
 def svc_plans(procs, listeners, udp):
     per = listeners + udp
     ports = svc_port_plan(procs * per)
     plans = []
+    wide = procs * per > SVC_PORT_SPAN
     for i in range(procs):
         mine = ports[i * per:(i + 1) * per]
-        tcp = [(SVC_TCP_ADDRS[(i * listeners + j) % len(SVC_TCP_ADDRS)], p)
+        tcp = [(svc_addr(i * per + j) if wide else
+                SVC_TCP_ADDRS[(i * listeners + j) % len(SVC_TCP_ADDRS)], p)
                for j, p in enumerate(mine[:listeners])]
+
         udps = [(SVC_UDP_ADDRS[(i + j) % len(SVC_UDP_ADDRS)], p)
                 for j, p in enumerate(mine[listeners:])]
         plans.append((tcp, udps))
@@ -848,12 +866,16 @@ def parse_args(argv):
     for key, value in SIZES[args.size].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    limits = {"procs": 5000, "listeners": 50, "udp": 50, "conns": 500000, "files": 5000}
+    limits = {"procs": 5000, "listeners": 1000, "udp": 50, "conns": 500000, "files": 5000}
     for key, high in limits.items():
         if not 0 <= getattr(args, key) <= high:
             ap.error(f"--{key} must be between 0 and {high}")
-    if args.procs * (args.listeners + args.udp) > SVC_PORT_SPAN:
-        ap.error(f"--procs x (--listeners + --udp) must be at most {SVC_PORT_SPAN}")
+    laps = 200  # 127.0.1.1 … 127.0.199.1
+    if args.procs * (args.listeners + args.udp) > SVC_PORT_SPAN * laps:
+        ap.error(f"--procs x (--listeners + --udp) must be at most {SVC_PORT_SPAN * laps}")
+    if args.udp and args.procs * (args.listeners + args.udp) > SVC_PORT_SPAN:
+        ap.error("--udp needs --procs x (--listeners + --udp) within one port space")
+
     if not 0 < args.hold <= MAX_HOLD:
         ap.error(f"--hold must be more than 0 and at most {MAX_HOLD} seconds")
     args.manifest = os.path.abspath(args.manifest or f"/tmp/portscope-fixture-{args.netns}.json")

@@ -8,6 +8,8 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use portscope::collect::FxHashSet;
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::MetadataExt;
@@ -181,7 +183,7 @@ fn bpf_and_proc_agree_socket_by_socket_pid_by_pid() {
         by_bpf.get(&inode).cloned().unwrap_or_default()
     });
     assert_eq!(from_bpf, expected, "bpf owners vs the holders");
-    let inodes: HashSet<u64> = found.iter().map(|s| s.inode).collect();
+    let inodes: FxHashSet<u64> = found.iter().map(|s| s.inode).collect();
     let scan = OwnerIndex::default().resolve(&inodes);
     let from_proc = observed_groups(&holders, &|inode| {
         scan.owners.get(&inode).cloned().unwrap_or_default()
@@ -216,25 +218,25 @@ fn the_wanted_filter_returns_exactly_the_wanted_sockets() {
     // Real socket inodes are allocated well below these.
     let absent = [u64::MAX, u64::MAX - 1];
 
-    let expect = |wanted: &HashSet<u64>| -> BTreeSet<SocketFd> {
+    let expect = |wanted: &FxHashSet<u64>| -> BTreeSet<SocketFd> {
         all.iter()
             .filter(|s| wanted.contains(&s.inode))
             .copied()
             .collect()
     };
-    let mut check = |wanted: &HashSet<u64>, what: &str| {
+    let mut check = |wanted: &FxHashSet<u64>, what: &str| {
         let got = map.socket_fds(Some(wanted)).expect("filtered walk");
         let unique: BTreeSet<SocketFd> = got.iter().copied().collect();
         assert_eq!(unique.len(), got.len(), "{what}: a row came twice");
         assert_eq!(unique, expect(wanted), "{what}");
     };
 
-    let some: HashSet<u64> = [mine[0], mine[2]].into_iter().chain(absent).collect();
+    let some: FxHashSet<u64> = [mine[0], mine[2]].into_iter().chain(absent).collect();
     check(&some, "two sockets and two absent inodes");
     // Another set on the same loaded program: the old inodes must be gone from the map.
-    let others: HashSet<u64> = mine[3..].iter().copied().collect();
+    let others: FxHashSet<u64> = mine[3..].iter().copied().collect();
     check(&others, "the other sockets");
-    check(&HashSet::new(), "nothing wanted");
+    check(&FxHashSet::default(), "nothing wanted");
     // Too many for the kernel's map: filtered here instead, same answer.
     let mut huge = some.clone();
     huge.extend((0..bpf::WANTED_IN_KERNEL_MAX as u64 + 10).map(|i| u64::MAX / 2 + i));

@@ -1227,11 +1227,26 @@ fn an_unreadable_table_is_named_in_the_header() {
         message:
             "cannot read the socket table udp/ipv4: the kernel has no sock_diag handler for it"
                 .into(),
+        errno: Some(2),
     });
     let mut app = app_with(snapshot);
     let screen = text(&render(&mut app, 100, 16));
     assert!(screen.contains("no sock_diag handler"), "{screen}");
     assert!(screen.contains("0.0.0.0:80"), "{screen}");
+}
+
+/// Refreshes spaced out for a huge table are said in the header.
+#[test]
+fn a_slowed_pace_is_shown_in_the_header() {
+    let mut app = app_with(fixed_snapshot());
+    app.update(Event::Pace(Some(Duration::from_millis(2200))));
+    let screen = text(&render(&mut app, 120, 14));
+    let sockets = fixed_snapshot().sockets.len();
+    let said = format!("every 2s (slowed to 2.2s for {sockets} sockets) · sort port");
+    assert!(screen.contains(&said), "{screen}");
+
+    app.update(Event::Pace(None));
+    assert!(!text(&render(&mut app, 120, 14)).contains("slowed"));
 }
 
 /// A 100,000-row table: keys only move the selection, and a frame draws only the rows on

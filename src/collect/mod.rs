@@ -18,7 +18,10 @@ pub use linux::procstat;
 pub use linux::{OwnerIndex, OwnerScan, bpf};
 pub use users::resolve_user;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap as HashMap;
+pub use rustc_hash::FxHashSet;
 use std::time::SystemTime;
 
 use crate::model::{
@@ -29,10 +32,40 @@ use users::UserNames;
 
 /// Only when no table at all could be read is collection an error: otherwise the snapshot holds
 /// what could be read and names the tables that could not (`Snapshot::table_errors`).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum CollectError {
-    #[error("{}", .0.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "))]
-    NoTable(Vec<TableError>),
+    NoTable {
+        errors: Vec<TableError>,
+        /// The OS error behind the first table, kept as this error's source.
+        source: Option<std::io::Error>,
+    },
+}
+
+impl CollectError {
+    fn no_table(errors: Vec<TableError>) -> Self {
+        let source = errors
+            .iter()
+            .find_map(|e| e.errno)
+            .map(std::io::Error::from_raw_os_error);
+        CollectError::NoTable { errors, source }
+    }
+}
+
+impl std::fmt::Display for CollectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let CollectError::NoTable { errors, .. } = self;
+        let lines: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+        f.write_str(&lines.join("; "))
+    }
+}
+
+impl std::error::Error for CollectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let CollectError::NoTable { source, .. } = self;
+        source
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 /// What one collection should read.
@@ -62,7 +95,11 @@ trait SocketSource: Send {
 
 /// Who holds which socket.
 trait OwnerSource: Send {
-    fn resolve(&mut self, sockets: &[Socket]) -> Owners;
+    /// Brings the owner map up to date for these sockets; true when it changed since the last
+    /// update (always true where that is not known).
+    fn update(&mut self, sockets: &[Socket]) -> bool;
+    /// Who holds what, as of the last update.
+    fn owners(&self, sockets: &[Socket]) -> Owners;
 }
 
 /// Facts about the holding processes.
@@ -101,6 +138,62 @@ pub struct Collector {
     processes: Box<dyn ProcessSource>,
     users: UserNames,
     host: SafeText,
+    /// What the last refresh was built from, to tell when nothing changed.
+    last: Option<Last>,
+}
+
+/// The inputs of the last snapshot `refresh` built.
+struct Last {
+    request: Request,
+    table: TablePrint,
+    pids: BTreeSet<u32>,
+    processes: BTreeMap<u32, Process>,
+    connections: BTreeMap<u64, Connections>,
+}
+
+/// An order-independent fingerprint of a socket table and of what was wrong with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TablePrint {
+    count: usize,
+    sum: u64,
+    problems: usize,
+}
+
+impl TablePrint {
+    fn of(read: &TableRead) -> Self {
+        use std::hash::BuildHasher;
+        let build = rustc_hash::FxBuildHasher;
+        let sum = read.sockets.iter().fold(0u64, |sum, s| {
+            let key = (
+                s.proto,
+                s.local_addr,
+                s.port,
+                s.state,
+                s.remote,
+                s.inode,
+                s.uid,
+            );
+            sum.wrapping_add(build.hash_one((key, s.v6only)))
+        });
+        TablePrint {
+            count: read.sockets.len(),
+            sum,
+            problems: read.errors.len() + read.warnings.len(),
+        }
+    }
+}
+
+/// What a live refresh found.
+#[derive(Debug)]
+pub enum Refresh {
+    /// Something changed: the whole new picture.
+    Changed(Box<Snapshot>),
+    /// The sockets, their holders and the holders' facts are as they were; only the clock and,
+    /// when counted, the connections may have moved.
+    Unchanged {
+        taken_at: SystemTime,
+        connections: Option<BTreeMap<u64, Connections>>,
+    },
 }
 
 impl Default for Collector {
@@ -122,6 +215,7 @@ impl Collector {
             processes,
             users: UserNames::default(),
             host: host_name(),
+            last: None,
         }
     }
 
@@ -143,12 +237,74 @@ impl Collector {
         keep: &dyn Fn(&Socket) -> bool,
     ) -> Result<Snapshot, CollectError> {
         let taken_at = SystemTime::now();
+        let read = self.sockets(request.selection, keep)?;
+        self.owners.update(&read.sockets);
+        Ok(self.build(request, read, taken_at))
+    }
+
+    /// For the live view: like [`Collector::collect`], but when the table, its holders and
+    /// their facts are what they were at the last refresh, says so instead of building the
+    /// same picture again (on a host with 100,000 listeners that is most of the work).
+    pub fn refresh(
+        &mut self,
+        request: &Request,
+        keep: &dyn Fn(&Socket) -> bool,
+    ) -> Result<Refresh, CollectError> {
+        let taken_at = SystemTime::now();
+        let read = self.sockets(request.selection, keep)?;
+        let table = TablePrint::of(&read);
+        let owners_changed = self.owners.update(&read.sockets);
+        let same = |l: &&Last| !owners_changed && l.table == table && l.request == *request;
+        if let Some(last) = self.last.as_ref().filter(same) {
+            let pids = last.pids.clone();
+            let processes = self.processes.refresh(&pids, &mut self.users);
+            if self.last.as_ref().is_some_and(|l| l.processes == processes) {
+                return Ok(self.unchanged(request, &read.sockets, taken_at));
+            }
+        }
+        let snapshot = self.build(request, read, taken_at);
+        self.last = Some(Last {
+            request: *request,
+            table,
+            pids: snapshot.processes.keys().copied().collect(),
+            processes: snapshot.processes.clone(),
+            connections: snapshot.connections.clone(),
+        });
+        Ok(Refresh::Changed(Box::new(snapshot)))
+    }
+
+    fn unchanged(
+        &mut self,
+        request: &Request,
+        sockets: &[Socket],
+        taken_at: SystemTime,
+    ) -> Refresh {
+        let mut warnings = Vec::new();
+        let connections = match request.connections {
+            true => Some(self.connections(request.selection, sockets, &mut warnings)),
+            false => None,
+        };
+        let moved = match (&connections, self.last.as_mut()) {
+            (Some(now), Some(last)) if *now != last.connections => {
+                last.connections = now.clone();
+                connections
+            }
+            _ => None,
+        };
+        Refresh::Unchanged {
+            taken_at,
+            connections: moved,
+        }
+    }
+
+    /// The snapshot of a table whose owners are up to date.
+    fn build(&mut self, request: &Request, read: TableRead, taken_at: SystemTime) -> Snapshot {
         let TableRead {
             mut sockets,
             errors,
             mut warnings,
-        } = self.sockets(request.selection, keep)?;
-        let owners = self.owners.resolve(&sockets);
+        } = read;
+        let owners = self.owners.owners(&sockets);
         for socket in &mut sockets {
             socket.owner = owner_of(socket, &owners);
         }
@@ -159,7 +315,8 @@ impl Collector {
             .collect();
         let processes = self.processes.refresh(&pids, &mut self.users);
         for socket in &mut sockets {
-            socket.owner = settle_owner(socket, &processes, &owners);
+            let owner = std::mem::replace(&mut socket.owner, Owner::None(NoneReason::NoHolder));
+            socket.owner = settle_owner(owner, socket.uid, &processes, &owners);
         }
         let connections = match request.connections {
             true => self.connections(request.selection, &sockets, &mut warnings),
@@ -171,7 +328,7 @@ impl Collector {
             .filter_map(|uid| Some((uid, self.users.name(uid)?)))
             .collect();
         warnings.append(&mut self.users.failures);
-        Ok(Snapshot {
+        Snapshot {
             taken_at,
             host: self.host.clone(),
             sockets,
@@ -184,7 +341,7 @@ impl Collector {
             },
             table_errors: errors,
             warnings,
-        })
+        }
     }
 
     fn read_tables(&mut self, selection: Selection) -> Result<TableRead, CollectError> {
@@ -198,7 +355,7 @@ impl Collector {
                 .filter(|&&on| on)
                 .count();
         if read.errors.len() >= wanted && wanted > 0 {
-            return Err(CollectError::NoTable(read.errors));
+            return Err(CollectError::no_table(read.errors));
         }
         Ok(read)
     }
@@ -223,13 +380,19 @@ impl Collector {
 /// listener on its local port that takes its local address (exact address, then the family's
 /// wildcard, then a dual-stack `[::]`).
 fn count_connections(rows: &[Socket], listeners: &[Socket]) -> BTreeMap<u64, Connections> {
-    let mut by_port: HashMap<u16, Vec<&Socket>> = HashMap::new();
+    if rows.is_empty() {
+        return BTreeMap::new();
+    }
+    // Only the ports that have connections: a host may have 100,000 listeners and few.
+    let ports: FxHashSet<u16> = rows.iter().map(|r| r.port).collect();
+    let mut by_port: HashMap<u16, Vec<&Socket>> = HashMap::default();
     for listener in listeners
         .iter()
-        .filter(|s| s.proto == Proto::Tcp && s.is_listener())
+        .filter(|s| s.proto == Proto::Tcp && s.is_listener() && ports.contains(&s.port))
     {
         by_port.entry(listener.port).or_default().push(listener);
     }
+
     let mut counts: BTreeMap<u64, Connections> = BTreeMap::new();
     for row in rows {
         let Some(candidates) = by_port.get(&row.port) else {
@@ -273,33 +436,32 @@ fn own_reason(socket: &Socket, owners: &Owners) -> Option<HiddenReason> {
 /// that may miss someone is marked partial. The socket's uid is that of the process that made
 /// it; when no visible holder runs as that uid and a process we could not read might, the
 /// holder that made it may be hidden (a root master whose workers run as nobody).
-fn settle_owner(socket: &Socket, processes: &BTreeMap<u32, Process>, owners: &Owners) -> Owner {
-    let Owner::Known(pids) = &socket.owner else {
-        return socket.owner.clone();
+fn settle_owner(
+    owner: Owner,
+    uid: Option<u32>,
+    processes: &BTreeMap<u32, Process>,
+    owners: &Owners,
+) -> Owner {
+    let Owner::Known(mut pids) = owner else {
+        return owner;
     };
-    let alive: Vec<u32> = pids
-        .iter()
-        .copied()
-        .filter(|pid| processes.contains_key(pid))
-        .collect();
-    if alive.is_empty() {
+    pids.retain(|pid| processes.contains_key(pid));
+    if pids.is_empty() {
         return Owner::None(NoneReason::HolderExited);
     }
-    let creator_seen = socket.uid.is_none()
-        || alive
+    let creator_seen = uid.is_none()
+        || pids
             .iter()
-            .any(|pid| processes.get(pid).and_then(|p| p.uid) == socket.uid);
+            .any(|pid| processes.get(pid).and_then(|p| p.uid) == uid);
     match owners.blindness {
-        Some(reason) if !creator_seen && owners.may_hide_uid(socket.uid) => {
-            Owner::Partial(alive, reason)
-        }
-        _ => Owner::Known(alive),
+        Some(reason) if !creator_seen && owners.may_hide_uid(uid) => Owner::Partial(pids, reason),
+        _ => Owner::Known(pids),
     }
 }
 
 /// Port first, then protocol and address: the order every front end shows.
 fn sort_sockets(sockets: &mut [Socket]) {
-    sockets.sort_by(|a, b| {
+    sockets.sort_unstable_by(|a, b| {
         (
             a.port,
             a.proto,

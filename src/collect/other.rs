@@ -43,6 +43,7 @@ impl SocketSource for Netstat2Tables {
                             proto,
                             family,
                             message: message.clone(),
+                            errno: None,
                         });
                     }
                 }
@@ -143,7 +144,11 @@ fn to_socket(info: &netstat2::SocketInfo) -> Socket {
 struct CarriedOwners;
 
 impl OwnerSource for CarriedOwners {
-    fn resolve(&mut self, sockets: &[Socket]) -> Owners {
+    fn update(&mut self, _sockets: &[Socket]) -> bool {
+        true
+    }
+
+    fn owners(&self, sockets: &[Socket]) -> Owners {
         let by_inode: HashMap<u64, Vec<u32>> = sockets
             .iter()
             .filter(|s| !s.owner.pids().is_empty())

@@ -466,6 +466,8 @@ pub struct TableError {
     pub family: Family,
     /// One line naming the table and the OS error.
     pub message: String,
+    /// The OS error number behind it, when there is one.
+    pub errno: Option<i32>,
 }
 
 /// One immutable picture of the host's sockets. Every front end reads only this.

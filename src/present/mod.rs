@@ -247,6 +247,28 @@ pub fn conns_label(snapshot: &Snapshot, socket: &Socket) -> String {
     }
 }
 
+/// `108,012`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `2.2s`, `1m 5s`: a short duration for headers.
+pub fn short_duration(d: std::time::Duration) -> String {
+    let tenths = d.as_millis() / 100;
+    if tenths < 600 {
+        return format!("{}.{}s", tenths / 10, tenths % 10).replace(".0s", "s");
+    }
+    humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string()
+}
+
 /// `1 process`, `3 processes`.
 pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -255,6 +277,19 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_and_durations_read_naturally() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(108_012), "108,012");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        let ms = std::time::Duration::from_millis;
+        assert_eq!(short_duration(ms(2200)), "2.2s");
+        assert_eq!(short_duration(ms(3000)), "3s");
+        assert_eq!(short_duration(ms(65_000)), "1m 5s");
+    }
 
     #[test]
     fn fit_cuts_by_display_width() {

@@ -2,14 +2,15 @@
 //! snapshot, error and signal goes through it, and it answers with the [`Effect`] the event loop
 //! must carry out. No terminal here: render tests drive `update` and draw into a TestBackend.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crossterm::event::{KeyEvent, MouseEvent, MouseEventKind};
 
 use super::keys::{self, Command, FilterInput};
-use crate::model::{Proto, RangeGroup, Selection, Snapshot, Socket};
+use crate::model::{Connections, Proto, RangeGroup, Selection, Snapshot, Socket};
 use crate::present::{process_label, user_label};
 use crate::stop::Plan;
 
@@ -22,7 +23,12 @@ pub enum Event {
     Mouse(MouseEvent),
     Resize,
     Snapshot(Box<Snapshot>),
+    /// A refresh found the same sockets, holders and facts: only the time (and perhaps the
+    /// connection counts) moved.
+    Unchanged(SystemTime, Option<BTreeMap<u64, Connections>>),
     CollectError(String),
+    /// The collector spaced refreshes out to this (None: back to the asked interval).
+    Pace(Option<Duration>),
     /// The collector thread died (a panic): the view ends and says why.
     CollectorFailed(String),
     Signal(i32),
@@ -140,6 +146,8 @@ pub struct App {
     pub folded: [bool; 3],
     pub paused: bool,
     pub interval: Duration,
+    /// Refreshes are spaced out to this because each costs more CPU than the budget.
+    pub pace: Option<Duration>,
     /// A one-line message for the footer (e.g. why a key did nothing).
     pub status: Option<String>,
     /// The last collection error, shown until a collection succeeds.
@@ -170,7 +178,7 @@ impl App {
         App {
             snapshot: None,
             gone: Vec::new(),
-            first_seen: HashMap::new(),
+            first_seen: HashMap::default(),
             generation: 0,
             selection,
             sort: SortKey::Port,
@@ -180,6 +188,7 @@ impl App {
             folded: [false; 3],
             paused: false,
             interval,
+            pace: None,
             status: None,
             error: None,
             rows: Vec::new(),
@@ -207,11 +216,19 @@ impl App {
                 self.apply_snapshot(*snapshot);
                 Effect::None
             }
+            Event::Unchanged(taken_at, connections) => {
+                self.apply_unchanged(taken_at, connections);
+                Effect::None
+            }
             Event::CollectError(message) => {
                 self.error = Some(message);
                 Effect::None
             }
             Event::CollectorFailed(message) => Effect::Fail(message),
+            Event::Pace(pace) => {
+                self.pace = pace;
+                Effect::None
+            }
             Event::Signal(signal) => Effect::Quit(128u8.saturating_add(signal as u8)),
             Event::StopPlanned(plan) => {
                 self.show_stop_plan(*plan);
@@ -281,6 +298,32 @@ impl App {
         self.error = None;
         self.rebuild_rows();
         self.reselect(selected);
+        self.check_stop_watch();
+    }
+
+    /// A refresh that changed nothing: the clock moves on, highlights age, gone rows go.
+    fn apply_unchanged(
+        &mut self,
+        taken_at: SystemTime,
+        connections: Option<BTreeMap<u64, Connections>>,
+    ) {
+        let Some(snapshot) = self.snapshot.as_mut() else {
+            return;
+        };
+        snapshot.taken_at = taken_at;
+        if let Some(connections) = connections {
+            snapshot.connections = connections;
+        }
+        self.generation += 1;
+        self.error = None;
+        let ageing = self
+            .first_seen
+            .values()
+            .any(|&born| born > 0 && self.generation <= born + NEW_FOR);
+        if ageing || !self.gone.is_empty() || std::mem::take(&mut self.rebase) {
+            self.gone.clear();
+            self.refresh_rows();
+        }
         self.check_stop_watch();
     }
 

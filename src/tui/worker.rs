@@ -9,9 +9,14 @@ use std::time::{Duration, Instant};
 
 use super::app::Event;
 use super::terminal;
-use crate::collect::{Collector, Request as Collect};
+use crate::collect::{Collector, Refresh, Request as Collect};
 use crate::filter::Filter;
 use crate::model::Selection;
+
+/// The collector may use at most this share of one core. On a huge host (100,000 listeners,
+/// where the kernel alone needs ~100 ms to dump the table) refreshes are spaced out, and the
+/// header says so, rather than the view eating a core.
+const CPU_BUDGET: f64 = 0.08;
 
 pub enum Request {
     Refresh,
@@ -23,6 +28,9 @@ struct Worker {
     collector: Collector,
     filter: Filter,
     interval: Duration,
+    /// The interval actually kept: `interval`, or longer when a refresh costs more CPU than
+    /// the budget allows.
+    pace: Duration,
     paused: bool,
     events: Sender<Event>,
 }
@@ -37,6 +45,7 @@ pub fn spawn(filter: Filter, interval: Duration, events: Sender<Event>) -> Sende
                 collector: Collector::new(),
                 filter,
                 interval,
+                pace: interval,
                 paused: false,
                 events,
             };
@@ -63,14 +72,18 @@ impl Worker {
             let timer_fired = Instant::now() >= due;
             if !(forced || (timer_fired && !self.paused)) {
                 if timer_fired {
-                    due = Instant::now() + self.interval;
+                    due = Instant::now() + self.pace;
                 }
                 continue;
             }
+            let before = thread_cpu();
             if !self.collect_and_send() {
                 return;
             }
-            due = Instant::now() + self.interval;
+            if !self.keep_pace(thread_cpu().saturating_sub(before)) {
+                return;
+            }
+            due = Instant::now() + self.pace;
         }
     }
 
@@ -97,6 +110,18 @@ impl Worker {
         }
     }
 
+    /// Spaces refreshes out when one cost more than the budget; tells the view when the pace
+    /// changes. False when the UI has gone away.
+    fn keep_pace(&mut self, cost: Duration) -> bool {
+        let pace = pace_for(cost, self.interval);
+        if pace == self.pace {
+            return true;
+        }
+        self.pace = pace;
+        let slowed = (pace > self.interval).then_some(pace);
+        self.events.send(Event::Pace(slowed)).is_ok()
+    }
+
     /// False when the UI has gone away.
     fn collect_and_send(&mut self) -> bool {
         let filter = &self.filter;
@@ -104,10 +129,56 @@ impl Worker {
             selection: filter.selection,
             connections: true,
         };
-        let event = match self.collector.collect(&request, &|s| filter.keep_socket(s)) {
-            Ok(snapshot) => Event::Snapshot(Box::new(filter.apply(snapshot))),
+        let event = match self.collector.refresh(&request, &|s| filter.keep_socket(s)) {
+            Ok(Refresh::Changed(snapshot)) => Event::Snapshot(Box::new(filter.apply(*snapshot))),
+            Ok(Refresh::Unchanged {
+                taken_at,
+                connections,
+            }) => Event::Unchanged(taken_at, connections),
             Err(error) => Event::CollectError(error.to_string()),
         };
         self.events.send(event).is_ok()
+    }
+}
+
+/// The interval to keep after a refresh that cost `cost` of CPU: `interval`, or as long as it
+/// takes for that cost to stay within the budget, in tenths of a second (so the header does
+/// not flicker with every refresh).
+fn pace_for(cost: Duration, interval: Duration) -> Duration {
+    let needed = cost.div_f64(CPU_BUDGET);
+    let tenths = u64::try_from(needed.as_millis().div_ceil(100)).unwrap_or(u64::MAX / 100);
+    Duration::from_millis(tenths.saturating_mul(100)).max(interval)
+}
+
+/// CPU time of this thread so far.
+#[cfg(target_os = "linux")]
+fn thread_cpu() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// Elsewhere the wall clock stands in (the collector thread mostly computes).
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu() -> Duration {
+    use std::sync::OnceLock;
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refreshes_are_spaced_out_only_past_the_budget() {
+        let ms = Duration::from_millis;
+        assert_eq!(pace_for(ms(5), ms(1000)), ms(1000));
+        assert_eq!(pace_for(ms(80), ms(1000)), ms(1000));
+        assert_eq!(pace_for(ms(170), ms(1000)), ms(2200));
+        assert_eq!(pace_for(ms(170), ms(5000)), ms(5000));
+        assert!(thread_cpu() > Duration::ZERO);
     }
 }

@@ -13,7 +13,9 @@ mod procfs;
 pub mod procstat;
 mod visibility;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashSet;
 use std::fs;
 
 use super::users::UserNames;
@@ -95,6 +97,7 @@ fn table_error(request: diag::Request, error: &std::io::Error) -> TableError {
         proto: request.proto,
         family: request.family,
         message,
+        errno: error.raw_os_error(),
     }
 }
 
@@ -102,16 +105,22 @@ fn table_error(request: diag::Request, error: &std::io::Error) -> TableError {
 #[derive(Default)]
 struct ProcOwners {
     index: OwnerIndex,
+    /// The inodes of the last update.
+    wanted: FxHashSet<u64>,
 }
 
 impl OwnerSource for ProcOwners {
-    fn resolve(&mut self, sockets: &[Socket]) -> Owners {
-        let wanted: HashSet<u64> = sockets
+    fn update(&mut self, sockets: &[Socket]) -> bool {
+        self.wanted = sockets
             .iter()
             .map(|s| s.inode)
             .filter(|&i| i != 0)
             .collect();
-        let scan = self.index.resolve(&wanted);
+        self.index.update(&self.wanted)
+    }
+
+    fn owners(&self, _sockets: &[Socket]) -> Owners {
+        let scan = self.index.scan(&self.wanted);
         let blind = visibility::blindness(&scan);
         let euid = rustix::process::geteuid();
         Owners {

@@ -5,7 +5,7 @@
 //! buffer, and a lookup in the set of inodes the caller cares about. No stat, no SELinux label,
 //! no allocation per fd.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::ffi::CStr;
 use std::fs;
 use std::mem::MaybeUninit;
@@ -34,9 +34,12 @@ pub struct OwnerScan {
 const FULL_SCAN_EVERY: u32 = 30;
 
 /// Remembers which fd of which process held which socket, so a refresh re-reads only what may
-/// have changed: new processes are scanned, known holdings are re-checked with one readlinkat
-/// each, and a socket with no known holder (a new listener, a handed-off socket) triggers a
-/// full scan. One-shot use (a fresh index) is simply a full scan.
+/// have changed: new processes are scanned; a known holder whose number of open fds changed
+/// (the size of `/proc/<pid>/fd`, one stat) has its holdings re-checked with one readlinkat
+/// each; and a socket with no known holder (a new listener, a handed-off socket) triggers a
+/// full scan. What the cheap refresh cannot see (an fd closed and another opened in one
+/// interval while its socket lives on elsewhere) is caught by the periodic full scan. One-shot
+/// use (a fresh index) is simply a full scan.
 #[derive(Debug, Default)]
 pub struct OwnerIndex {
     /// pid → (fd, inode) for every wanted socket it held at the last look.
@@ -45,29 +48,46 @@ pub struct OwnerIndex {
     /// Wanted inodes the last full scan found no holder for.
     orphans: HashSet<u64>,
     unreadable: HashSet<u32>,
+    /// pid → its number of open fds when its holdings were last read (0: not known).
+    fd_counts: HashMap<u32, u64>,
     exhausted: bool,
+    listing: Listing,
     refreshes_since_full: u32,
     primed: bool,
+}
+
+/// Whether /proc could be listed at the last update.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Listing {
+    #[default]
+    Listed,
+    NoProc,
+    Exhausted,
 }
 
 impl OwnerIndex {
     /// The holders of `wanted` inodes, as exact as a full scan.
     pub fn resolve(&mut self, wanted: &HashSet<u64>) -> OwnerScan {
+        self.update(wanted);
+        self.scan(wanted)
+    }
+
+    /// Brings the index up to date for `wanted`; true when what it knows changed since the
+    /// last update (so the live view can skip rebuilding a picture that is the same).
+    pub fn update(&mut self, wanted: &HashSet<u64>) -> bool {
+        let before = (self.listing, self.stamp());
         let pids = match list_pids() {
             Ok(pids) => pids,
-            Err(ListError::NoProc) => {
+            Err(error) => {
                 *self = OwnerIndex::default();
-                return OwnerScan::default();
-            }
-            Err(ListError::Exhausted) => {
-                *self = OwnerIndex::default();
-                return OwnerScan {
-                    proc_readable: true,
-                    exhausted: true,
-                    ..OwnerScan::default()
+                self.listing = match error {
+                    ListError::NoProc => Listing::NoProc,
+                    ListError::Exhausted => Listing::Exhausted,
                 };
+                return before != (self.listing, self.stamp());
             }
         };
+        self.listing = Listing::Listed;
         if self.needs_full_scan(wanted) {
             self.full_scan(&pids, wanted);
         } else {
@@ -76,7 +96,38 @@ impl OwnerIndex {
                 self.full_scan(&pids, wanted);
             }
         }
-        self.result(wanted)
+        before != (self.listing, self.stamp())
+    }
+
+    /// The owners of `wanted` as of the last update.
+    pub fn scan(&self, wanted: &HashSet<u64>) -> OwnerScan {
+        match self.listing {
+            Listing::NoProc => OwnerScan::default(),
+            Listing::Exhausted => OwnerScan {
+                proc_readable: true,
+                exhausted: true,
+                ..OwnerScan::default()
+            },
+            Listing::Listed => self.result(wanted),
+        }
+    }
+
+    /// A fingerprint of everything the owners are built from: which pid holds which socket
+    /// at which fd, who could not be read, whether fds ran out.
+    fn stamp(&self) -> u64 {
+        use std::hash::BuildHasher;
+        let build = rustc_hash::FxBuildHasher;
+        let mut sum = 0u64;
+        for (pid, held) in &self.holdings {
+            for entry in held {
+                sum = sum.wrapping_add(build.hash_one((pid, entry)));
+            }
+        }
+        for pid in &self.unreadable {
+            sum = sum.wrapping_add(build.hash_one(("unreadable", pid)));
+        }
+        build.hash_one((sum, self.exhausted, self.unreadable.len()))
+
     }
 
     fn needs_full_scan(&self, wanted: &HashSet<u64>) -> bool {
@@ -102,6 +153,7 @@ impl OwnerIndex {
     fn full_scan(&mut self, pids: &[u32], wanted: &HashSet<u64>) {
         self.holdings.clear();
         self.unreadable.clear();
+        self.fd_counts.clear();
         self.exhausted = false;
         self.record(scan_parallel(pids, wanted));
         self.pids = pids.iter().copied().collect();
@@ -114,6 +166,7 @@ impl OwnerIndex {
     fn refresh(&mut self, pids: &[u32], wanted: &HashSet<u64>) {
         let current: HashSet<u32> = pids.iter().copied().collect();
         self.holdings.retain(|pid, _| current.contains(pid));
+        self.fd_counts.retain(|pid, _| current.contains(pid));
         self.unreadable.retain(|pid| current.contains(pid));
         self.exhausted = false;
         self.verify_holdings(wanted);
@@ -128,13 +181,21 @@ impl OwnerIndex {
         self.refreshes_since_full += 1;
     }
 
-    /// Keeps a holding only if its fd still points at the same socket.
+    /// Keeps a holding only if its fd still points at the same socket; a process whose number
+    /// of open fds did not change is taken as it was (one stat instead of a readlinkat per
+    /// holding: a process holding 500 listeners costs one syscall per refresh).
     fn verify_holdings(&mut self, wanted: &HashSet<u64>) {
         let mut link = [0u8; 64];
         let exhausted = &mut self.exhausted;
+        let fd_counts = &mut self.fd_counts;
         self.holdings.retain(|&pid, held| {
             held.retain(|&(_, inode)| wanted.contains(&inode));
             if held.is_empty() {
+                return true;
+            }
+            let known = fd_counts.get(&pid).copied().unwrap_or(0);
+            let now = fd_count(pid);
+            if known != 0 && now == Some(known) {
                 return true;
             }
             let dir = match open_fd_dir(pid) {
@@ -146,6 +207,7 @@ impl OwnerIndex {
                 }
                 Err(_) => return false,
             };
+            fd_counts.insert(pid, open_count(&dir));
             held.retain(|&(fd, inode)| {
                 let name = fd.to_string();
                 let len = readlinkat_raw(&dir, name.as_str(), &mut link[..]).unwrap_or(0);
@@ -159,6 +221,7 @@ impl OwnerIndex {
         for part in parts {
             self.exhausted |= part.exhausted;
             self.unreadable.extend(part.unreadable);
+            self.fd_counts.extend(part.fd_counts);
             for (inode, pid, fd) in part.found {
                 self.holdings.entry(pid).or_default().push((fd, inode));
             }
@@ -166,7 +229,7 @@ impl OwnerIndex {
     }
 
     fn result(&self, wanted: &HashSet<u64>) -> OwnerScan {
-        let mut owners: HashMap<u64, Vec<u32>> = HashMap::new();
+        let mut owners: HashMap<u64, Vec<u32>> = HashMap::default();
         for (&pid, held) in &self.holdings {
             for &(_, inode) in held.iter().filter(|(_, inode)| wanted.contains(inode)) {
                 owners.entry(inode).or_default().push(pid);
@@ -245,6 +308,8 @@ struct Partial {
     /// (inode, pid, fd)
     found: Vec<(u64, u32, u32)>,
     unreadable: Vec<u32>,
+    /// pid → open fds when scanned, for processes that hold a wanted socket.
+    fd_counts: Vec<(u32, u64)>,
     exhausted: bool,
 }
 
@@ -277,6 +342,20 @@ fn scan_parallel(pids: &[u32], wanted: &HashSet<u64>) -> Vec<Partial> {
             .filter_map(|handle| handle.join().ok())
             .collect()
     })
+}
+
+/// The number of open fds of `pid`: the size the kernel gives `/proc/<pid>/fd` (Linux 6.2 and
+/// later; 0, meaning unknown, before).
+fn fd_count(pid: u32) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(|m| m.size())
+}
+
+/// The same, from an open fd directory (counting itself is not a concern: it is ours).
+fn open_count(dir: &OwnedFd) -> u64 {
+    rustix::fs::fstat(dir).map_or(0, |st| u64::try_from(st.st_size).unwrap_or(0))
 }
 
 /// Opens `/proc/<pid>/fd` (through libc's open, so a test shim can make it fail as a full fd
@@ -316,6 +395,9 @@ fn scan_pid(pid: u32, wanted: &HashSet<u64>, partial: &mut Partial, dents: &mut 
             return;
         }
     };
+    // Counted before the links are read: a change while reading shows at the next refresh.
+    let count = open_count(&dir_fd);
+    let found_before = partial.found.len();
     // RawDir borrows the fd, so the same open directory serves getdents and readlinkat.
     let mut dir = RawDir::new(&dir_fd, dents);
     let mut link = [0u8; 64];
@@ -326,6 +408,7 @@ fn scan_pid(pid: u32, wanted: &HashSet<u64>, partial: &mut Partial, dents: &mut 
                     .found
                     .push((inode, pid, fd_number(entry.file_name())));
             }
+
             // Listing worked but reading the links is refused (an LSM, or a process that
             // turned non-dumpable): its sockets are hidden from us, not absent.
             Err(Errno::ACCESS | Errno::PERM) => {
@@ -334,6 +417,9 @@ fn scan_pid(pid: u32, wanted: &HashSet<u64>, partial: &mut Partial, dents: &mut 
             }
             _ => {}
         }
+    }
+    if partial.found.len() > found_before {
+        partial.fd_counts.push((pid, count));
     }
 }
 
@@ -381,7 +467,7 @@ mod tests {
             listener.as_raw_fd()
         });
         let inode = fs::metadata(fd_path).expect("stat fd").ino();
-        let scan = scan(&HashSet::from([inode]));
+        let scan = scan(&HashSet::from_iter([inode]));
         assert!(scan.proc_readable);
         assert_eq!(scan.owners.get(&inode), Some(&vec![std::process::id()]));
     }

@@ -73,9 +73,12 @@ pub fn cmdline(pid: u32, cap: usize) -> io::Result<(Vec<Vec<u8>>, bool)> {
     let mut bytes = read_capped(&format!("/proc/{pid}/cmdline"), cap + 1)?;
     let cut = bytes.len() > cap;
     bytes.truncate(cap);
-    if bytes.last() == Some(&0) {
+    // A program that rewrote its title leaves the rest of its argv area as NULs: as ps does,
+    // those are not arguments.
+    while bytes.last() == Some(&0) {
         bytes.pop();
     }
+
     if bytes.is_empty() {
         return Ok((Vec::new(), cut));
     }

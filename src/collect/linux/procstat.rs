@@ -1,6 +1,6 @@
 //! Identity facts about one process, read fresh, for stopping it safely.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet;
 
 use super::owners::scan_one;
 use super::procfs;
@@ -24,7 +24,7 @@ pub fn identity(pid: u32) -> Option<Identity> {
 
 /// Does `pid` hold an fd to socket `inode` right now?
 pub fn holds_socket(pid: u32, inode: u64) -> bool {
-    scan_one(pid, &HashSet::from([inode]))
+    scan_one(pid, &FxHashSet::from_iter([inode]))
 }
 
 /// Every socket inode `pid` holds right now (for "the signal also frees …").

@@ -49,11 +49,22 @@ fn first_line(app: &App, theme: Theme) -> Line<'static> {
     let mut spans = vec![
         Span::styled("portscope", theme.role(Role::Strong)),
         Span::raw(format!("  {host}{when} · every {interval}")),
-        Span::styled(
-            format!(" · sort {}", app.sort.label()),
-            theme.role(Role::Dim),
-        ),
     ];
+    if let Some(pace) = app.pace {
+        let sockets = app.snapshot.as_ref().map_or(0, |s| s.sockets.len());
+        spans.push(Span::styled(
+            format!(
+                " (slowed to {} for {} sockets)",
+                crate::present::short_duration(pace),
+                crate::present::thousands(sockets)
+            ),
+            theme.role(Role::Warn),
+        ));
+    }
+    spans.push(Span::styled(
+        format!(" · sort {}", app.sort.label()),
+        theme.role(Role::Dim),
+    ));
     if app.paused {
         spans.push(Span::styled(" · PAUSED", theme.role(Role::Warn)));
     }

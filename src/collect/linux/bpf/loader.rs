@@ -1,6 +1,6 @@
 //! Loading and running the iterator with aya (pure Rust: no libbpf, no libelf).
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 use std::error::Error;
 use std::io;
 
@@ -50,7 +50,7 @@ impl Loaded {
             ebpf,
             wanted,
             filter_on,
-            in_kernel: HashSet::new(),
+            in_kernel: HashSet::default(),
             filtering: None,
         })
     }

@@ -15,7 +15,7 @@ mod loader;
 mod preflight;
 mod rows;
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// One open fd that is a socket, as the kernel saw it during the walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,7 +96,7 @@ pub fn socket_fds(wanted: Option<&HashSet<u64>>) -> Result<Vec<SocketFd>, Unavai
 
 /// inode → every pid holding it, sorted and unique: the shape of the `/proc` scan's answer.
 pub fn owners_by_inode(found: &[SocketFd]) -> HashMap<u64, Vec<u32>> {
-    let mut owners: HashMap<u64, Vec<u32>> = HashMap::new();
+    let mut owners: HashMap<u64, Vec<u32>> = HashMap::default();
     for socket in found {
         owners.entry(socket.inode).or_default().push(socket.pid);
     }

@@ -1,6 +1,6 @@
 //! Built without clang: there is no program to load, and every call says so.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 
 use super::{SocketFd, Unavailable};
 
