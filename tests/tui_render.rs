@@ -1235,7 +1235,44 @@ fn an_unreadable_table_is_named_in_the_header() {
     assert!(screen.contains("0.0.0.0:80"), "{screen}");
 }
 
+/// A refresh that changed nothing moves the clock and ages the highlights without a rebuild
+/// of the picture; a gone row goes.
+#[test]
+fn an_unchanged_refresh_moves_the_clock_and_ages_highlights() {
+    let mut b = fixed_snapshot();
+    b.sockets.retain(|s| s.port != 8080);
+    add(&mut b, listener(9090, 40, 7000, "grafana"));
+    let mut app = app_with(fixed_snapshot());
+    feed(&mut app, b);
+    assert!(rows(&app).contains(&"tcp 192.0.2.10:8080 (gone)".to_string()));
+    let later = std::time::UNIX_EPOCH + Duration::from_secs(fixtures::T0 + 60);
+    app.update(Event::Unchanged(later, None));
+    assert!(
+        !rows(&app).iter().any(|r| r.contains("8080")),
+        "gone rows go"
+    );
+    assert!(text(&render(&mut app, 100, 14)).contains("11:07:40 UTC"));
+    for _ in 0..3 {
+        app.update(Event::Unchanged(later, None));
+    }
+    assert!(
+        rows(&app).contains(&"tcp 127.0.0.1:9090".to_string()),
+        "no longer new"
+    );
+    let counts = std::collections::BTreeMap::from([(
+        13,
+        portscope::model::Connections {
+            count: 7,
+            peers: Vec::new(),
+        },
+    )]);
+    app.update(Event::Unchanged(later, Some(counts)));
+    let (_, line) = line_with(&render(&mut app, 100, 30), "[::]:3000");
+    assert!(line.trim_end().ends_with('7'), "{line}");
+}
+
 /// Refreshes spaced out for a huge table are said in the header.
+
 #[test]
 fn a_slowed_pace_is_shown_in_the_header() {
     let mut app = app_with(fixed_snapshot());
