@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::model::{PORT_FORMS, PortSpec};
+use crate::model::{NetnsScope, PORT_FORMS, PortSpec};
 use crate::stop::StopSignal;
 
 pub const EXIT_CODES: &str = "\
@@ -88,6 +88,12 @@ pub struct Cli {
     /// Only sockets held by a process whose name contains NAME (case-insensitive).
     #[arg(long, value_name = "NAME")]
     pub process: Option<String>,
+
+    /// Network namespaces to look at: all, host, current, pid:N, a path, or an `ip netns` name.
+    /// Default: all when portscope runs in the host's namespace (as root, every namespace;
+    /// without root, those of the processes it can see), else the current one.
+    #[arg(long, value_name = "NETNS", value_parser = NetnsScope::parse)]
+    pub netns: Option<NetnsScope>,
 
     /// When to use colour.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]

@@ -2,10 +2,12 @@
 //! state, port) is decided from the kernel's table before owners are looked up, so the scan only
 //! resolves what will be shown; the holder-level part (pid, user, process name) runs after.
 
-use crate::model::{PortSpec, Process, Selection, Snapshot, Socket};
+use crate::model::{NetnsScope, PortSpec, Process, Selection, Snapshot, Socket};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
+    /// Which network namespaces.
+    pub netns: NetnsScope,
     pub selection: Selection,
     pub ports: Vec<PortSpec>,
     pub holders: HolderFilter,

@@ -7,7 +7,7 @@
 
 use crate::filter::HolderFilter;
 use crate::model::{
-    Family, PortSpec, Process, Proto, Selection, Snapshot, SockState, Socket, TableError,
+    Family, NetnsKind, PortSpec, Process, Proto, Selection, Snapshot, SockState, Socket, TableError,
 };
 
 /// The sockets that answer one asked-for spec.
@@ -27,6 +27,7 @@ pub struct Answer<'a> {
 /// A non-listening socket using a port locally (read without owners).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OtherUse {
+    pub netns: u64,
     pub proto: Proto,
     pub port: u16,
     pub state: SockState,
@@ -51,17 +52,85 @@ impl Verdict {
     }
 }
 
+fn verdict_of(sockets: usize, others: usize, unreadable: usize) -> Verdict {
+    if sockets > 0 {
+        Verdict::Held
+    } else if others > 0 {
+        Verdict::UsedByConnections
+    } else if unreadable > 0 {
+        Verdict::Unknown
+    } else {
+        Verdict::Free
+    }
+}
+
+/// One network namespace's share of an answer: a port is a port *in a namespace*, so it may
+/// be free in the host's and held in a container's.
+pub struct Place<'a> {
+    pub netns: u64,
+    pub sockets: Vec<&'a Socket>,
+    pub others: Vec<OtherUse>,
+    pub unreadable: Vec<&'a TableError>,
+}
+
+impl Place<'_> {
+    pub fn verdict(&self) -> Verdict {
+        verdict_of(self.sockets.len(), self.others.len(), self.unreadable.len())
+    }
+}
+
+impl<'a> Answer<'a> {
+    /// The answer per namespace of the snapshot: the host's first, then by name. A snapshot
+    /// of one namespace gives one place.
+    pub fn places(&self, snapshot: &Snapshot) -> Vec<Place<'a>> {
+        let mut order: Vec<(bool, String, u64)> = snapshot
+            .namespaces
+            .values()
+            .map(|n| (n.kind != NetnsKind::Host, n.name.to_string(), n.inode))
+            .collect();
+        // Sockets of a namespace the snapshot did not name still count.
+        for ns in self.sockets.iter().map(|s| s.netns) {
+            if !order.iter().any(|o| o.2 == ns) {
+                order.push((true, format!("net:[{ns}]"), ns));
+            }
+        }
+        if order.is_empty() {
+            order.push((false, String::new(), 0));
+        }
+        order.sort();
+        // Errors of the whole read (netns 0) belong to every namespace.
+        let errors_of = |ns: u64| {
+            self.unreadable
+                .iter()
+                .copied()
+                .filter(|e| e.netns == ns || e.netns == 0)
+                .collect::<Vec<_>>()
+        };
+        order
+            .into_iter()
+            .map(|(_, _, ns)| Place {
+                netns: ns,
+                sockets: self
+                    .sockets
+                    .iter()
+                    .copied()
+                    .filter(|s| s.netns == ns)
+                    .collect(),
+                others: self
+                    .others
+                    .iter()
+                    .copied()
+                    .filter(|o| o.netns == ns)
+                    .collect(),
+                unreadable: errors_of(ns),
+            })
+            .collect()
+    }
+}
+
 impl Answer<'_> {
     pub fn verdict(&self) -> Verdict {
-        if !self.sockets.is_empty() {
-            Verdict::Held
-        } else if !self.others.is_empty() {
-            Verdict::UsedByConnections
-        } else if !self.unreadable.is_empty() {
-            Verdict::Unknown
-        } else {
-            Verdict::Free
-        }
+        verdict_of(self.sockets.len(), self.others.len(), self.unreadable.len())
     }
 
     pub fn held(&self) -> bool {
@@ -139,6 +208,7 @@ pub fn add_others(answers: &mut [Answer<'_>], others: &[Socket], selection: Sele
                     && selection.has_family(s.family)
             })
             .map(|s| OtherUse {
+                netns: s.netns,
                 proto: s.proto,
                 port: s.port,
                 state: s.state,

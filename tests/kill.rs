@@ -656,7 +656,10 @@ fn without_a_terminal_nothing_is_sent() {
 
 /// portscope asks on a terminal; `answer` is typed, then Enter. Returns (exit code, screen).
 fn ask_on_a_terminal(tag: &str, port: u16, answer: &str) -> (i32, String) {
-    let tty = Tty::start(tag, &format!("{} {port} --kill", quote(BIN)));
+    let tty = Tty::start(
+        tag,
+        &format!("{} --netns current {port} --kill", quote(BIN)),
+    );
     let prompt = "Send SIGTERM to this process? [y/N] ";
     tty.wait_for("the confirmation prompt", |s| s.contains(prompt));
     tty.answer(answer);
@@ -728,6 +731,8 @@ fn portscopes_parent_is_left_alone() {
         "ps-parent",
         "--",
         BIN,
+        "--netns",
+        "current",
         "{port}",
         "--kill",
         "--yes",
@@ -756,6 +761,8 @@ fn portscope_itself_and_its_parent_are_left_alone() {
         "--pass-fd",
         "--",
         BIN,
+        "--netns",
+        "current",
         "{port}",
         "--kill",
         "--yes",
@@ -793,6 +800,8 @@ fn pid_1_is_left_alone() {
         "ps-init",
         "--",
         BIN,
+        "--netns",
+        "current",
         "{port}",
         "--kill",
         "--yes",
@@ -842,7 +851,7 @@ fn pid_reuse(test: &str, hold: bool) {
         let tty = Tty::start(
             &format!("{}-{attempt}", if hold { "reuse" } else { "gone" }),
             &format!(
-                "nsenter --target {init} --pid --mount {} {port} --kill",
+                "nsenter --target {init} --pid --mount {} --netns current {port} --kill",
                 quote(BIN)
             ),
         );
@@ -957,7 +966,7 @@ fn the_live_view_never_names_or_signals_a_process_that_reused_a_pid() {
     let tty = Tty::start(
         "live-reuse",
         &format!(
-            "nsenter --target {init} --pid --mount {} --interval 300ms",
+            "nsenter --target {init} --pid --mount {} --netns current --interval 300ms",
             quote(BIN)
         ),
     );

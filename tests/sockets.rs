@@ -505,7 +505,7 @@ fn a_closed_pipe_is_not_an_error() {
     let output = std::process::Command::new("sh")
         .args([
             "-c",
-            r#"("$0" --once; echo $? > "$1") | head -1"#,
+            r#"("$0" --netns current --once; echo $? > "$1") | head -1"#,
             common::BIN,
             &status_path,
         ])

@@ -1222,6 +1222,7 @@ fn an_unreadable_table_is_named_in_the_header() {
     let mut snapshot = fixed_snapshot();
     snapshot.sockets.retain(|s| s.proto == Proto::Tcp);
     snapshot.table_errors.push(portscope::model::TableError {
+        netns: 0,
         proto: Proto::Udp,
         family: portscope::model::Family::Ipv4,
         message:

@@ -54,7 +54,7 @@ impl Session {
         let _ = fs::remove_file(&session.exit_file);
         let _ = fs::remove_file(&session.stty_file);
         let script = format!(
-            "{} --interval {interval}; echo EXIT=$? > {}; stty -a > {}; exec cat",
+            "{} --netns current --interval {interval}; echo EXIT=$? > {}; stty -a > {}; exec cat",
             quote(BIN),
             quote(&session.exit_file.to_string_lossy()),
             quote(&session.stty_file.to_string_lossy()),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::cli::{Cli, ColorWhen, FormatArg};
 use crate::collect::resolve_user;
 use crate::filter::{Filter, HolderFilter};
-use crate::model::{PortSpec, Selection};
+use crate::model::{NetnsScope, PortSpec, Selection};
 use crate::report::Format;
 use crate::stop::StopSignal;
 
@@ -51,6 +51,8 @@ pub struct StopConfig {
     pub all_holders: bool,
     pub timeout: Duration,
     pub force: bool,
+    /// `--netns` was given: holders in several namespaces may then be stopped together.
+    pub netns_chosen: bool,
 }
 
 /// Presentation facts decided once at the edge.
@@ -60,18 +62,20 @@ pub struct Output {
     pub width: Option<usize>,
 }
 
-/// How the terminal looks, as far as choosing a mode needs it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the terminal looks, as far as choosing a mode needs it, and the host's defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Console {
     /// stdout is a terminal that can show the live view (not `TERM=dumb`).
     pub interactive: bool,
     pub stdout_is_tty: bool,
     pub no_color_env: bool,
     pub width: Option<usize>,
+    /// The namespaces looked at without `--netns`.
+    pub default_netns: NetnsScope,
 }
 
 /// Builds the mode; an error is one line for a usage error (exit 2).
-pub fn mode(cli: &Cli, console: Console) -> Result<(Mode, Output), String> {
+pub fn mode(cli: &Cli, console: &Console) -> Result<(Mode, Output), String> {
     let output = Output {
         color: match cli.color {
             ColorWhen::Always => true,
@@ -89,7 +93,11 @@ pub fn mode(cli: &Cli, console: Console) -> Result<(Mode, Output), String> {
         return Ok((Mode::Man, output));
     }
     let format = format(cli);
-    let filter = filter(cli)?;
+    let mut filter = filter(cli)?;
+    filter.netns = match &cli.netns {
+        Some(scope) => checked(scope)?,
+        None => console.default_netns.clone(),
+    };
     let mode = if cli.kill {
         Mode::Stop(stop(cli, filter, format)?)
     } else if !cli.ports.is_empty() {
@@ -109,6 +117,16 @@ pub fn mode(cli: &Cli, console: Console) -> Result<(Mode, Output), String> {
         })
     };
     Ok((mode, output))
+}
+
+/// A named namespace must exist: an unknown `--netns` is a usage error, not an empty table.
+fn checked(scope: &NetnsScope) -> Result<NetnsScope, String> {
+    match scope {
+        NetnsScope::One(target) => crate::collect::check_netns(target)
+            .map(|()| scope.clone())
+            .map_err(|why| format!("invalid value for --netns <NETNS>: {why}")),
+        _ => Ok(scope.clone()),
+    }
 }
 
 fn format(cli: &Cli) -> Option<Format> {
@@ -135,6 +153,7 @@ fn stop(cli: &Cli, filter: Filter, format: Option<Format>) -> Result<StopConfig,
         all_holders: cli.all_holders,
         timeout: cli.timeout,
         force: cli.force,
+        netns_chosen: cli.netns.is_some(),
     })
 }
 
@@ -149,6 +168,7 @@ fn filter(cli: &Cli) -> Result<Filter, String> {
         None => None,
     };
     Ok(Filter {
+        netns: NetnsScope::Current,
         selection: Selection {
             tcp: cli.tcp || any_proto,
             udp: cli.udp || any_proto,
@@ -194,13 +214,14 @@ mod tests {
             stdout_is_tty: true,
             no_color_env: false,
             width: Some(100),
+            default_netns: NetnsScope::Current,
         }
     }
 
     fn parse(args: &[&str]) -> Result<Mode, String> {
         let cli = Cli::try_parse_from(std::iter::once("portscope").chain(args.iter().copied()))
             .map_err(|e| e.to_string())?;
-        mode(&cli, console()).map(|(mode, _)| mode)
+        mode(&cli, &console()).map(|(mode, _)| mode)
     }
 
     #[test]

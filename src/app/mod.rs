@@ -75,6 +75,7 @@ pub fn detect_console() -> Console {
         stdout_is_tty,
         no_color_env: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         width: terminal_width(stdout_is_tty),
+        default_netns: crate::collect::default_scope(),
     }
 }
 
@@ -90,7 +91,7 @@ fn terminal_width(is_tty: bool) -> Option<usize> {
 }
 
 pub fn run(cli: &Cli) -> Result<u8, AppError> {
-    let (mode, output) = config::mode(cli, detect_console()).map_err(AppError::Usage)?;
+    let (mode, output) = config::mode(cli, &detect_console()).map_err(AppError::Usage)?;
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let code = match mode {

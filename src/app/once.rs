@@ -14,7 +14,8 @@ pub fn run(config: &OnceConfig, output: Output, out: &mut dyn Write) -> Result<u
         selection: filter.selection,
         connections: false,
     };
-    let snapshot = Collector::new().collect(&request, &|s| filter.keep_socket(s))?;
+    let snapshot = Collector::with_scope(filter.netns.clone())
+        .collect(&request, &|s| filter.keep_socket(s))?;
     let snapshot = filter.apply(snapshot);
     match config.format {
         Format::Json => write_json(out, &snapshot, None)?,

@@ -69,7 +69,7 @@ pub fn unanswerable(answers: &[Answer<'_>]) -> Option<String> {
 
 pub fn run(config: &QueryConfig, output: Output, out: &mut dyn Write) -> Result<u8, AppError> {
     let filter = &config.filter;
-    let mut collector = Collector::new();
+    let mut collector = Collector::with_scope(filter.netns.clone());
     let snapshot = snapshot(&mut collector, filter)?;
     let answers = answers(&mut collector, &snapshot, filter)?;
     match config.format {

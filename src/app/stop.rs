@@ -67,7 +67,7 @@ pub fn run(config: &StopConfig, output: Output, out: &mut dyn Write) -> Result<u
         json: None,
     };
     let filter = &config.query.filter;
-    let mut collector = Collector::new();
+    let mut collector = Collector::with_scope(filter.netns.clone());
     let snapshot = every_listener(&mut collector, filter)?;
     let answers = answers(&mut collector, &snapshot, filter)?;
     if let Some(why) = unanswerable(&answers) {
@@ -82,6 +82,7 @@ pub fn run(config: &StopConfig, output: Output, out: &mut dyn Write) -> Result<u
         report.json = Some(StopDocument::new(&plan, config.signal));
     }
     refuse_wide(config, &plan)?;
+    refuse_spread(config, &sockets, &snapshot)?;
     present(&mut report, &plan, config, &snapshot).map_err(before_signals)?;
     if plan.targets.is_empty() {
         return refused_all(&mut report, &plan, config).map_err(before_signals);
@@ -117,6 +118,30 @@ fn every_listener(collector: &mut Collector, filter: &Filter) -> Result<Snapshot
         true => Ok(snapshot(collector, filter)?),
         false => Ok(collector.collect(&request, &wanted)?),
     }
+}
+
+/// A port held in several namespaces (the host's and a container's, two containers) is
+/// several ports: stopping them all needs `--netns` to say which, or `--netns all`.
+fn refuse_spread(
+    config: &StopConfig,
+    sockets: &[&Socket],
+    snapshot: &Snapshot,
+) -> Result<(), AppError> {
+    let mut namespaces: Vec<u64> = sockets.iter().map(|s| s.netns).collect();
+    namespaces.sort_unstable();
+    namespaces.dedup();
+    if config.netns_chosen || namespaces.len() < 2 {
+        return Ok(());
+    }
+    let names: Vec<String> = namespaces
+        .iter()
+        .map(|&ns| crate::present::netns_words_of(snapshot, ns))
+        .collect();
+    Err(AppError::NotSignalled(format!(
+        "the asked ports are held in {} network namespaces ({}); choose one with --netns NAME, or stop them all with --netns all",
+        namespaces.len(),
+        names.join(", ")
+    )))
 }
 
 /// A wide range (`1-65535 --kill --yes`) stops every holder on the host unless asked for in

@@ -12,6 +12,27 @@ mod users;
 
 #[cfg(target_os = "linux")]
 pub use linux::procstat;
+
+/// Is this namespace there? One line saying why not, for a usage error.
+pub fn check_netns(target: &crate::model::NetnsTarget) -> Result<(), String> {
+    #[cfg(target_os = "linux")]
+    return linux::netns::check(target);
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = target;
+        Err("network namespaces are a Linux thing".to_string())
+    }
+}
+
+/// The scope portscope looks at when `--netns` is not given: every namespace when it runs in
+/// the host's namespace, else the one it is in.
+pub fn default_scope() -> NetnsScope {
+    #[cfg(target_os = "linux")]
+    if linux::in_host_namespace() {
+        return NetnsScope::All;
+    }
+    NetnsScope::Current
+}
 /// The two owner-scan paths, public for the tests that compare them: the in-kernel map and the
 /// `/proc` walk.
 #[cfg(target_os = "linux")]
@@ -25,8 +46,8 @@ pub use rustc_hash::FxHashSet;
 use std::time::SystemTime;
 
 use crate::model::{
-    Connections, HiddenReason, NoneReason, Owner, PEERS_KEPT, PortRange, Process, Proto, SafeText,
-    Selection, Snapshot, Socket, TableError, Visibility,
+    Connections, HiddenReason, NetnsScope, NoneReason, Owner, PEERS_KEPT, PortRange, Process,
+    Proto, SafeText, Selection, Snapshot, Socket, TableError, Visibility,
 };
 use users::UserNames;
 
@@ -77,11 +98,36 @@ pub struct Request {
 }
 
 /// The rows of the selected tables, and what went wrong with some of them.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct TableRead {
     pub sockets: Vec<Socket>,
     pub errors: Vec<TableError>,
     pub warnings: Vec<String>,
+    /// The namespaces the sockets are in, named (empty: only the current one).
+    pub namespaces: BTreeMap<u64, crate::model::Netns>,
+}
+
+impl TableRead {
+    pub(crate) fn merge(&mut self, more: TableRead) {
+        self.sockets.extend(more.sockets);
+        self.errors.extend(more.errors);
+        self.warnings.extend(more.warnings);
+        self.namespaces.extend(more.namespaces);
+    }
+}
+
+/// What an owner scan saw that points at namespaces no table covered yet: nsfs fds held open,
+/// and sockets whose inode no dump returned: (pid, fd, inode).
+#[derive(Debug, Default)]
+pub struct Hints {
+    pub netns_fds: Vec<(u32, u32, u64)>,
+    pub unknown_sockets: Vec<(u32, u32, u64)>,
+}
+
+impl Hints {
+    pub fn is_empty(&self) -> bool {
+        self.netns_fds.is_empty() && self.unknown_sockets.is_empty()
+    }
 }
 
 /// The kernel's socket tables of one OS.
@@ -91,6 +137,13 @@ trait SocketSource: Send {
     /// Established TCP connections (local and remote end), for counting per listener.
     fn established(&mut self, selection: Selection) -> Result<Vec<Socket>, TableError>;
     fn ephemeral_range(&self) -> Option<PortRange>;
+    /// The tables of namespaces the owner scan pointed at (an nsfs fd, a socket of another
+    /// namespace); nothing where namespaces are not a thing.
+    fn extend(&mut self, _hints: &Hints, _selection: Selection) -> TableRead {
+        TableRead::default()
+    }
+    /// Adds what only this source knows to a built snapshot (containers, published ports).
+    fn annotate(&mut self, _snapshot: &mut Snapshot) {}
 }
 
 /// Who holds which socket.
@@ -100,6 +153,12 @@ trait OwnerSource: Send {
     fn update(&mut self, sockets: &[Socket]) -> bool;
     /// Who holds what, as of the last update.
     fn owners(&self, sockets: &[Socket]) -> Owners;
+    /// What the last full scan saw of namespaces no table covers (see [`Hints`]).
+    fn hints(&mut self) -> Hints {
+        Hints::default()
+    }
+    /// Records holders found through the hints, for sockets the tables just gained.
+    fn adopt(&mut self, _sockets: &[Socket], _hints: &Hints) {}
 }
 
 /// Facts about the holding processes.
@@ -205,10 +264,19 @@ impl Default for Collector {
 impl Collector {
     /// The sources of this OS, for the current network namespace.
     pub fn new() -> Self {
+        Self::with_scope(NetnsScope::Current)
+    }
+
+    /// The sources of this OS, for the network namespaces in `scope` (on an OS without
+    /// namespaces, the one there is).
+    pub fn with_scope(scope: NetnsScope) -> Self {
         #[cfg(target_os = "linux")]
-        let (sockets, owners, processes) = linux::sources();
+        let (sockets, owners, processes) = linux::sources(scope);
         #[cfg(not(target_os = "linux"))]
-        let (sockets, owners, processes) = other::sources();
+        let (sockets, owners, processes) = {
+            let _ = scope;
+            other::sources()
+        };
         Collector {
             sockets,
             owners,
@@ -237,9 +305,25 @@ impl Collector {
         keep: &dyn Fn(&Socket) -> bool,
     ) -> Result<Snapshot, CollectError> {
         let taken_at = SystemTime::now();
-        let read = self.sockets(request.selection, keep)?;
+        let mut read = self.read_tables(request.selection)?;
+        let (kept, left): (Vec<Socket>, Vec<Socket>) = std::mem::take(&mut read.sockets)
+            .into_iter()
+            .partition(|s| keep(s));
+        read.sockets = kept;
         self.owners.update(&read.sockets);
-        Ok(self.build(request, read, taken_at))
+        self.follow_hints(request.selection, keep, &mut read);
+        // Only a filtered read can leave out what a published port leads to.
+        let again = (!left.is_empty()).then(|| read.clone());
+        let snapshot = self.build(request, read, Vec::new(), taken_at);
+        // A published port leads to a listener the filter left out: look up its holders too.
+        let related = behind_publications(&snapshot, &left);
+        let Some(again) = again.filter(|_| !related.is_empty()) else {
+            return Ok(snapshot);
+        };
+        let mut both = again.sockets.clone();
+        both.extend(related.iter().cloned());
+        self.owners.update(&both);
+        Ok(self.build(request, again, related, taken_at))
     }
 
     /// For the live view: like [`Collector::collect`], but when the table, its holders and
@@ -251,9 +335,10 @@ impl Collector {
         keep: &dyn Fn(&Socket) -> bool,
     ) -> Result<Refresh, CollectError> {
         let taken_at = SystemTime::now();
-        let read = self.sockets(request.selection, keep)?;
+        let mut read = self.sockets(request.selection, keep)?;
+        let mut owners_changed = self.owners.update(&read.sockets);
+        owners_changed |= self.follow_hints(request.selection, keep, &mut read);
         let table = TablePrint::of(&read);
-        let owners_changed = self.owners.update(&read.sockets);
         let same = |l: &&Last| !owners_changed && l.table == table && l.request == *request;
         if let Some(last) = self.last.as_ref().filter(same) {
             let pids = last.pids.clone();
@@ -262,7 +347,7 @@ impl Collector {
                 return Ok(self.unchanged(request, &read.sockets, taken_at));
             }
         }
-        let snapshot = self.build(request, read, taken_at);
+        let snapshot = self.build(request, read, Vec::new(), taken_at);
         self.last = Some(Last {
             request: *request,
             table,
@@ -271,6 +356,28 @@ impl Collector {
             connections: snapshot.connections.clone(),
         });
         Ok(Refresh::Changed(Box::new(snapshot)))
+    }
+
+    /// Namespaces the owner scan pointed at: dumps them and gives their sockets their holders.
+    /// True when it added any.
+    fn follow_hints(
+        &mut self,
+        selection: Selection,
+        keep: &dyn Fn(&Socket) -> bool,
+        read: &mut TableRead,
+    ) -> bool {
+        let hints = self.owners.hints();
+        if hints.is_empty() {
+            return false;
+        }
+        let mut more = self.sockets.extend(&hints, selection);
+        more.sockets.retain(|s| keep(s));
+        if more.sockets.is_empty() && more.namespaces.is_empty() {
+            return false;
+        }
+        self.owners.adopt(&more.sockets, &hints);
+        read.merge(more);
+        true
     }
 
     fn unchanged(
@@ -298,23 +405,34 @@ impl Collector {
     }
 
     /// The snapshot of a table whose owners are up to date.
-    fn build(&mut self, request: &Request, read: TableRead, taken_at: SystemTime) -> Snapshot {
+    fn build(
+        &mut self,
+        request: &Request,
+        read: TableRead,
+        related: Vec<Socket>,
+        taken_at: SystemTime,
+    ) -> Snapshot {
         let TableRead {
             mut sockets,
             errors,
             mut warnings,
+            namespaces,
         } = read;
+        let shown = sockets.len();
+        sockets.extend(related);
         let owners = self.owners.owners(&sockets);
         for socket in &mut sockets {
             socket.owner = owner_of(socket, &owners);
         }
+        let mut related = sockets.split_off(shown);
         sort_sockets(&mut sockets);
         let pids: BTreeSet<u32> = sockets
             .iter()
+            .chain(&related)
             .flat_map(|s| s.owner.pids().iter().copied())
             .collect();
         let processes = self.processes.refresh(&pids, &mut self.users);
-        for socket in &mut sockets {
+        for socket in sockets.iter_mut().chain(related.iter_mut()) {
             let owner = std::mem::replace(&mut socket.owner, Owner::None(NoneReason::NoHolder));
             socket.owner = settle_owner(owner, socket.uid, &processes, &owners);
         }
@@ -328,7 +446,7 @@ impl Collector {
             .filter_map(|uid| Some((uid, self.users.name(uid)?)))
             .collect();
         warnings.append(&mut self.users.failures);
-        Snapshot {
+        let mut snapshot = Snapshot {
             taken_at,
             host: self.host.clone(),
             sockets,
@@ -340,8 +458,13 @@ impl Collector {
                 unreadable_pids: owners.unreadable_pids,
             },
             table_errors: errors,
+            namespaces,
+            published: Vec::new(),
+            related,
             warnings,
-        }
+        };
+        self.sockets.annotate(&mut snapshot);
+        snapshot
     }
 
     fn read_tables(&mut self, selection: Selection) -> Result<TableRead, CollectError> {
@@ -354,8 +477,22 @@ impl Collector {
                 .iter()
                 .filter(|&&on| on)
                 .count();
-        if read.errors.len() >= wanted && wanted > 0 {
-            return Err(CollectError::no_table(read.errors));
+        // Fatal only when no table of any namespace could be read.
+        let mut failed: BTreeMap<u64, usize> = BTreeMap::new();
+        for error in &read.errors {
+            *failed.entry(error.netns).or_default() += 1;
+        }
+        let mut dumped: Vec<u64> = read.namespaces.keys().copied().collect();
+        if dumped.is_empty() {
+            dumped.push(0);
+        }
+        let all_failed = dumped
+            .iter()
+            .all(|ns| failed.get(ns).is_some_and(|&n| n >= wanted));
+        if wanted > 0 && !read.errors.is_empty() && all_failed {
+            let mut errors = read.errors;
+            dedup_errors(&mut errors);
+            return Err(CollectError::no_table(errors));
         }
         Ok(read)
     }
@@ -506,6 +643,37 @@ fn host_name() -> SafeText {
     SafeText::new(&sysinfo::System::host_name().unwrap_or_else(|_| "localhost".into()))
 }
 
+/// The same table failing the same way in several namespaces is said once.
+fn dedup_errors(errors: &mut Vec<TableError>) {
+    let mut seen = BTreeSet::new();
+    errors.retain(|e| seen.insert((e.proto, e.family, e.message.clone())));
+}
+
+/// Listeners a filter left out that a published port of the snapshot leads to.
+fn behind_publications(snapshot: &Snapshot, everything: &[Socket]) -> Vec<Socket> {
+    let mut related: Vec<Socket> = Vec::new();
+    for publication in &snapshot.published {
+        let (Some(netns), Some((_, port))) = (publication.target_netns, publication.target) else {
+            continue;
+        };
+        let Some(front) = snapshot.socket_at(publication.socket) else {
+            continue;
+        };
+        let inside = everything.iter().filter(|s| {
+            s.netns == netns && s.port == port && s.proto == front.proto && s.is_listener()
+        });
+        for socket in inside {
+            let key = (socket.netns, socket.inode);
+            if snapshot.socket_at(key).is_none()
+                && !related.iter().any(|r| (r.netns, r.inode) == key)
+            {
+                related.push(socket.clone());
+            }
+        }
+    }
+    related
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,6 +692,7 @@ mod tests {
             inode,
             uid: Some(0),
             v6only,
+            netns: 0,
             owner: Owner::None(NoneReason::NoHolder),
         }
     }

@@ -40,6 +40,7 @@ impl SocketSource for Netstat2Tables {
                 Err(message) => {
                     for family in [Family::Ipv4, Family::Ipv6] {
                         read.errors.push(TableError {
+                            netns: 0,
                             proto,
                             family,
                             message: message.clone(),
@@ -136,6 +137,7 @@ fn to_socket(info: &netstat2::SocketInfo) -> Socket {
         inode: 0,
         uid: None,
         v6only: None,
+        netns: 0,
         owner: Owner::Known(Vec::new()),
     }
 }
@@ -210,5 +212,7 @@ fn describe(process: &sysinfo::Process, system: &System) -> Process {
             .and_then(|ppid| system.process(ppid))
             .map(|parent| SafeText::from_os(parent.name())),
         start_time: Some(process.start_time()).filter(|&t| t > 0),
+        container: None,
+        unit: None,
     }
 }

@@ -320,6 +320,9 @@ pub struct Socket {
     pub uid: Option<u32>,
     /// For an IPv6 socket: IPV6_V6ONLY (false: `[::]` also takes IPv4). None when unknown.
     pub v6only: Option<bool>,
+    /// The network namespace the socket lives in (its nsfs inode; 0 where not known). A port
+    /// number is per namespace: two sockets on :3000 in two namespaces do not conflict.
+    pub netns: u64,
     pub owner: Owner,
 }
 
@@ -400,6 +403,10 @@ pub struct Process {
     pub parent_name: Option<SafeText>,
     /// Seconds since the Unix epoch.
     pub start_time: Option<u64>,
+    /// The container it runs in (`docker web-1`), from its cgroup.
+    pub container: Option<SafeText>,
+    /// The systemd unit it runs in (`nginx.service`), from its cgroup.
+    pub unit: Option<SafeText>,
 }
 
 /// How much of a command line is read and kept: more than any output shows.
@@ -440,6 +447,135 @@ impl Process {
     }
 }
 
+/// Which network namespaces a collection looks at (`--netns`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum NetnsScope {
+    /// The namespace portscope runs in.
+    #[default]
+    Current,
+    /// Every namespace on the host.
+    All,
+    /// One namespace.
+    One(NetnsTarget),
+}
+
+/// A namespace named on the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetnsTarget {
+    /// pid 1's.
+    Host,
+    /// An `ip netns` name (`/run/netns/NAME`).
+    Name(String),
+    /// An nsfs file (a bind mount, `/proc/PID/ns/net`).
+    Path(std::path::PathBuf),
+    /// The namespace of a process.
+    Pid(u32),
+}
+
+impl NetnsScope {
+    /// `all`, `host`, `current`, `pid:N`, a path (with a `/`), or an `ip netns` name.
+    pub fn parse(text: &str) -> Result<NetnsScope, String> {
+        let scope = match text {
+            "" => return Err("empty; use all, host, current, pid:N, a path or a name".into()),
+            "all" => NetnsScope::All,
+            "current" => NetnsScope::Current,
+            "host" => NetnsScope::One(NetnsTarget::Host),
+            _ => match text.strip_prefix("pid:") {
+                Some(pid) => NetnsScope::One(NetnsTarget::Pid(
+                    pid.parse()
+                        .map_err(|_| format!("'{pid}' is not a pid; use pid:N"))?,
+                )),
+                None if text.contains('/') => {
+                    NetnsScope::One(NetnsTarget::Path(std::path::PathBuf::from(text)))
+                }
+                None => NetnsScope::One(NetnsTarget::Name(text.to_string())),
+            },
+        };
+        Ok(scope)
+    }
+}
+
+/// What a network namespace is.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetnsKind {
+    /// The namespace pid 1 is in.
+    Host,
+    /// An `ip netns` name (a bind mount under /run/netns).
+    Named,
+    Container,
+    /// A Kubernetes pod (its sandbox holds the namespace).
+    Pod,
+    /// A systemd unit with `PrivateNetwork=`.
+    Unit,
+    /// Nothing names it: shown as `netns:[inode]` and a process inside.
+    Anonymous,
+}
+
+/// A container, as far as the runtime's state files (or its monitor's command line) name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerFacts {
+    pub runtime: &'static str,
+    pub id: SafeText,
+    pub name: Option<SafeText>,
+    pub image: Option<SafeText>,
+    /// `namespace/pod` for a Kubernetes pod.
+    pub pod: Option<SafeText>,
+}
+
+/// One network namespace of the snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Netns {
+    /// The nsfs inode (`net:[4026532178]`): what sockets refer to.
+    pub inode: u64,
+    /// NS_GET_ID: a 64-bit id the kernel never reuses (inodes can be). None where unknown.
+    pub id: Option<u64>,
+    pub kind: NetnsKind,
+    /// The short label every front end shows: `host`, `t_a`, `web-1`, `netns:[4026532178]`.
+    pub name: SafeText,
+    pub container: Option<ContainerFacts>,
+    /// A process inside it (the first seen), for "(pid N)" and `nsenter -t N -n`.
+    pub pid: Option<u32>,
+    /// Bind mounts that keep it (`/run/netns/t_a`).
+    pub paths: Vec<SafeText>,
+    /// What it was found through (`process`, `thread`, `mount`, `fd`, `socket`).
+    pub found_by: Vec<&'static str>,
+}
+
+/// Where a host port published by a forwarder (docker-proxy, dockerd, conmon, pasta…) leads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Publication {
+    /// The forwarder's socket: (netns, inode).
+    pub socket: (u64, u64),
+    pub forwarder: &'static str,
+    pub forwarder_pid: u32,
+    /// The container it publishes, when known.
+    pub container: Option<SafeText>,
+    /// The address and port traffic is sent to, when the forwarder says.
+    pub target: Option<(IpAddr, u16)>,
+    /// The namespace that traffic arrives in, when known.
+    pub target_netns: Option<u64>,
+    /// The listeners inside that take it: (netns, inode).
+    pub inside: Vec<(u64, u64)>,
+    pub reach: Reach,
+    /// The command that stops it properly (`docker stop web-1`).
+    pub stop: Option<String>,
+}
+
+/// Whether anything inside takes what a published port forwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// A listener inside takes it.
+    Listening,
+    /// Nothing listens on the port inside.
+    NothingListens,
+    /// Something listens, but only on loopback inside: forwarded traffic is refused.
+    LoopbackOnly,
+    /// Where it leads could not be found out.
+    Unknown,
+}
+
 /// Established TCP connections accepted by one listening socket.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Connections {
@@ -462,6 +598,8 @@ pub struct Visibility {
 /// port in it may be called free.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableError {
+    /// The network namespace it belongs to (0: the current one, when only that is read).
+    pub netns: u64,
     pub proto: Proto,
     pub family: Family,
     /// One line naming the table and the OS error.
@@ -487,6 +625,14 @@ pub struct Snapshot {
     pub visibility: Visibility,
     /// Tables that could not be read (the snapshot holds the others).
     pub table_errors: Vec<TableError>,
+    /// The network namespaces the sockets are in, by inode (empty: only the current one, and
+    /// sockets carry netns 0).
+    pub namespaces: BTreeMap<u64, Netns>,
+    /// Host ports that forward into containers.
+    pub published: Vec<Publication>,
+    /// Sockets a filter left out that a shown one leads to (the listener inside a container
+    /// behind a published port), with their holders. No front end lists them as rows.
+    pub related: Vec<Socket>,
     /// Other things the user should know about this snapshot, one line each.
     pub warnings: Vec<String>,
 }
@@ -526,11 +672,82 @@ impl Snapshot {
         self.ephemeral.is_some_and(|r| r.contains(port))
     }
 
+    /// The namespace a socket is in, when the snapshot spans several.
+    pub fn netns_of(&self, socket: &Socket) -> Option<&Netns> {
+        self.namespaces.get(&socket.netns)
+    }
+
+    /// More than one namespace has sockets here: the front ends then say which is which.
+    pub fn spans_namespaces(&self) -> bool {
+        let mut seen = self.sockets.iter().map(|s| s.netns);
+        let Some(first) = seen.next() else {
+            return false;
+        };
+        seen.any(|n| n != first)
+    }
+
+    /// Where a forwarder's socket leads, if it is one.
+    pub fn publication(&self, socket: &Socket) -> Option<&Publication> {
+        self.published
+            .iter()
+            .find(|p| p.socket == (socket.netns, socket.inode))
+    }
+
+    /// The socket with this (netns, inode), shown or related.
+    pub fn socket_at(&self, key: (u64, u64)) -> Option<&Socket> {
+        self.sockets
+            .iter()
+            .chain(&self.related)
+            .find(|s| (s.netns, s.inode) == key)
+    }
+
     /// Was the table this socket would be in unreadable?
     pub fn table_failed(&self, proto: Proto, family: Family) -> Option<&TableError> {
         self.table_errors
             .iter()
             .find(|e| e.proto == proto && e.family == family)
+    }
+
+    /// One line per failed table; the same failure in every namespace is said once.
+    pub fn table_error_lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = Vec::new();
+        let mut done: Vec<&str> = Vec::new();
+        for error in &self.table_errors {
+            if done.contains(&error.message.as_str()) {
+                continue;
+            }
+            let namespaces: Vec<u64> = self
+                .table_errors
+                .iter()
+                .filter(|e| e.message == error.message)
+                .map(|e| e.netns)
+                .collect();
+            let everywhere = self.namespaces.len() <= 1
+                || self.namespaces.keys().all(|ns| namespaces.contains(ns));
+            let place = match everywhere {
+                true if self.namespaces.len() > 1 => " (in every network namespace)".to_string(),
+                true => String::new(),
+                false => {
+                    let names: Vec<String> =
+                        namespaces.iter().map(|ns| self.netns_name(*ns)).collect();
+                    format!(" (in {})", names.join(", "))
+                }
+            };
+            lines.push(format!(
+                "{}{place}; its sockets are not shown",
+                error.message
+            ));
+            done.push(&error.message);
+        }
+        lines
+    }
+
+    /// The short name of a namespace of this snapshot (`net:[N]` when it has none).
+    pub fn netns_name(&self, inode: u64) -> String {
+        match self.namespaces.get(&inode) {
+            Some(netns) => netns.name.to_string(),
+            None => format!("net:[{inode}]"),
+        }
     }
 
     /// Names a few of the processes we could not inspect, e.g. ` (unreadable: pid 1)`.
@@ -572,9 +789,8 @@ impl Snapshot {
 
     /// Every warning line: unreadable tables, collection notes, hidden owners.
     pub fn notes(&self) -> Vec<String> {
-        self.table_errors
-            .iter()
-            .map(|e| format!("{}; its sockets are not shown", e.message))
+        self.table_error_lines()
+            .into_iter()
             .chain(self.warnings.iter().cloned())
             .chain(self.owner_summary())
             .collect()

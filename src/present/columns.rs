@@ -25,6 +25,8 @@ impl Cell {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Column {
+    /// The network namespace or container (shown when the snapshot spans several).
+    Netns,
     Proto,
     State,
     Local,
@@ -42,6 +44,7 @@ pub enum Column {
 impl Column {
     pub fn title(self) -> &'static str {
         match self {
+            Column::Netns => "NETNS",
             Column::Proto => "PROTO",
             Column::State => "STATE",
             Column::Local => "ADDRESS:PORT",
@@ -68,6 +71,7 @@ impl Column {
     /// Its width in the live view, which does not measure every row (there may be 100,000).
     pub fn view_width(self) -> usize {
         match self {
+            Column::Netns => 10,
             Column::Proto => 5,
             Column::State => 11,
             Column::Local => 18,
@@ -86,7 +90,7 @@ impl Column {
     /// How narrow the table may squeeze it; 0 means it is never cut.
     pub fn min_width(self) -> usize {
         match self {
-            Column::Service | Column::Remote => 8,
+            Column::Service | Column::Remote | Column::Netns => 8,
             Column::Process => 10,
             Column::User => 8,
             Column::Command => 12,
@@ -107,6 +111,7 @@ impl Column {
     /// The cell of `socket` in this column; `compact` picks the short form where there is one.
     pub fn cell(self, snapshot: &Snapshot, socket: &Socket, compact: bool) -> Cell {
         match self {
+            Column::Netns => netns_cell(snapshot, socket),
             Column::Proto => Cell::new(socket.proto.as_str(), Role::Plain),
             Column::State => Cell::new(socket.state.as_str(), Role::Plain),
             Column::Local => Cell::new(local_label(snapshot, socket), Role::Plain),
@@ -131,5 +136,16 @@ impl Column {
             Column::Conns => Cell::new(conns_label(snapshot, socket), Role::Plain),
             Column::Command => Cell::new(command_label(snapshot, socket), Role::Dim),
         }
+    }
+}
+
+/// The namespace's short name; the host's is dim (it is the usual case).
+fn netns_cell(snapshot: &Snapshot, socket: &Socket) -> Cell {
+    match snapshot.netns_of(socket) {
+        Some(netns) if netns.kind == crate::model::NetnsKind::Host => {
+            Cell::new(netns.name.as_str(), Role::Dim)
+        }
+        Some(netns) => Cell::new(netns.name.as_str(), Role::Strong),
+        None => Cell::new("-", Role::Dim),
     }
 }

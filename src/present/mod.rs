@@ -4,10 +4,14 @@
 //! roles to their own styles; neither defines a label or a column of its own.
 
 mod columns;
+mod netns;
 mod stop;
 mod time;
 
 pub use columns::{Cell, Column};
+pub use netns::{
+    kind_name, netns_facts, netns_words, netns_words_of, publication_line, publication_stop,
+};
 pub use stop::{plan_notes, sent_line};
 pub use time::{age, rfc3339, rfc3339_at, rfc3339_or_null};
 

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::filter::HolderFilter;
 use crate::model::{
-    Exposure, Family, PortRange, Process, Proto, RangeGroup, SafeText, Snapshot, SockState, Socket,
-    TableError,
+    Exposure, Family, Netns, NetnsKind, PortRange, Process, Proto, Publication, RangeGroup, Reach,
+    SafeText, Snapshot, SockState, Socket, TableError,
 };
 use crate::present::{rfc3339_at, rfc3339_or_null};
 use crate::query::{Answer, Verdict};
@@ -25,6 +25,8 @@ struct Document<'a> {
     ephemeral_range: Option<PortRange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     query: Option<&'a [QueryEntry]>,
+    /// The network namespaces looked at (one entry, the current one, unless several were).
+    namespaces: Vec<JsonNetnsFull<'a>>,
     sockets: Sockets<'a>,
     unreadable_tables: Vec<JsonTableError<'a>>,
     warnings: Vec<String>,
@@ -32,6 +34,7 @@ struct Document<'a> {
 
 #[derive(Serialize)]
 struct JsonTableError<'a> {
+    netns: Option<u64>,
     proto: Proto,
     family: Family,
     message: &'a str,
@@ -53,6 +56,20 @@ pub struct QueryEntry {
     pub not_asked: Vec<NotAsked>,
     /// Holders of the asked sockets that `--pid`, `--user` or `--process` left out.
     pub holders_left_out: Vec<u32>,
+    /// The answer in each namespace looked at: a port may be free in the host's namespace
+    /// and held in a container's.
+    pub namespaces: Vec<PlaceEntry>,
+}
+
+#[derive(Serialize)]
+pub struct PlaceEntry {
+    /// The namespace's inode (null when only the current one was read).
+    pub netns: Option<u64>,
+    pub name: Option<String>,
+    pub verdict: &'static str,
+    pub sockets: usize,
+    pub other_sockets: usize,
+    pub pids: Vec<u32>,
 }
 
 #[derive(Serialize)]
@@ -92,6 +109,30 @@ impl QueryEntry {
                 })
                 .collect(),
             holders_left_out: left_out,
+            namespaces: answer
+                .places(snapshot)
+                .iter()
+                .map(|place| {
+                    let mut pids: Vec<u32> = place
+                        .sockets
+                        .iter()
+                        .flat_map(|s| s.owner.pids().iter().copied())
+                        .collect();
+                    pids.sort_unstable();
+                    pids.dedup();
+                    PlaceEntry {
+                        netns: (place.netns != 0).then_some(place.netns),
+                        name: snapshot
+                            .namespaces
+                            .get(&place.netns)
+                            .map(|n| n.name.to_string()),
+                        verdict: verdict_name(place.verdict()),
+                        sockets: place.sockets.len(),
+                        other_sockets: place.others.len(),
+                        pids,
+                    }
+                })
+                .collect(),
         }
     }
 }
@@ -121,6 +162,10 @@ struct JsonSocket<'a> {
     exposure: Exposure,
     v6only: Option<bool>,
     inode: u64,
+    /// The namespace it is in (null when only the current one was read).
+    netns: Option<JsonNetns<'a>>,
+    /// Where it leads, when a forwarder (docker-proxy, …) holds it for a container.
+    published: Option<JsonPublication<'a>>,
     uid: Option<u32>,
     user: Option<&'a SafeText>,
     owner: &'static str,
@@ -145,6 +190,70 @@ pub struct JsonProcess<'a> {
     ppid: Option<u32>,
     parent_name: Option<&'a SafeText>,
     start_time: Option<String>,
+    /// `docker web-1`, from its cgroup.
+    container: Option<&'a SafeText>,
+    /// Its systemd unit, from its cgroup.
+    unit: Option<&'a SafeText>,
+}
+
+/// A namespace as each socket names it.
+#[derive(Serialize)]
+struct JsonNetns<'a> {
+    inode: u64,
+    /// NS_GET_ID, where the kernel has it: never reused, unlike inodes.
+    id: Option<u64>,
+    name: &'a SafeText,
+    kind: NetnsKind,
+    container: Option<JsonContainer<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonContainer<'a> {
+    runtime: &'static str,
+    id: &'a SafeText,
+    name: Option<&'a SafeText>,
+    image: Option<&'a SafeText>,
+    pod: Option<&'a SafeText>,
+}
+
+/// A namespace in the top-level list, with how it was found.
+#[derive(Serialize)]
+struct JsonNetnsFull<'a> {
+    #[serde(flatten)]
+    netns: JsonNetns<'a>,
+    /// A process inside it.
+    pid: Option<u32>,
+    /// Bind mounts that keep it (`/run/netns/t_a`).
+    paths: &'a [SafeText],
+    /// `process`, `thread`, `mount`, `fd`, `socket`.
+    found_by: &'a [&'static str],
+    /// Sockets of the snapshot in it.
+    sockets: usize,
+}
+
+#[derive(Serialize)]
+struct JsonPublication<'a> {
+    forwarder: &'static str,
+    forwarder_pid: u32,
+    container: Option<&'a SafeText>,
+    target_addr: Option<String>,
+    target_port: Option<u16>,
+    target_netns: Option<u64>,
+    /// `listening`, `nothing_listens`, `loopback_only` or `unknown`.
+    reach: &'static str,
+    /// The listeners inside that take the traffic, with their holders.
+    inside: Vec<JsonInside>,
+    /// The command that stops what is behind the port (never the forwarder).
+    stop: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonInside {
+    netns: u64,
+    inode: u64,
+    local_addr: Option<String>,
+    port: Option<u16>,
+    pids: Vec<u32>,
 }
 
 pub fn write_json(
@@ -158,6 +267,21 @@ pub fn write_json(
         taken_at: rfc3339_at(snapshot.taken_at),
         ephemeral_range: snapshot.ephemeral,
         query,
+        namespaces: snapshot
+            .namespaces
+            .values()
+            .map(|n| JsonNetnsFull {
+                netns: netns(n),
+                pid: n.pid,
+                paths: &n.paths,
+                found_by: &n.found_by,
+                sockets: snapshot
+                    .sockets
+                    .iter()
+                    .filter(|s| s.netns == n.inode)
+                    .count(),
+            })
+            .collect(),
         sockets: Sockets(snapshot),
         unreadable_tables: snapshot.table_errors.iter().map(table_error).collect(),
         warnings: snapshot.notes(),
@@ -168,6 +292,7 @@ pub fn write_json(
 
 fn table_error(error: &TableError) -> JsonTableError<'_> {
     JsonTableError {
+        netns: (error.netns != 0).then_some(error.netns),
         proto: error.proto,
         family: error.family,
         message: &error.message,
@@ -201,6 +326,10 @@ fn socket<'a>(snapshot: &'a Snapshot, socket: &'a Socket) -> JsonSocket<'a> {
         exposure: socket.exposure(),
         v6only: socket.v6only,
         inode: socket.inode,
+        netns: snapshot.netns_of(socket).map(netns),
+        published: snapshot
+            .publication(socket)
+            .map(|p| publication(snapshot, p)),
         uid: socket.uid,
         user: snapshot.user_name(socket.uid),
         owner: socket.owner.kind(),
@@ -228,5 +357,55 @@ pub fn process(process: &Process) -> JsonProcess<'_> {
         ppid: process.ppid,
         parent_name: process.parent_name.as_ref(),
         start_time: process.start_time.and_then(rfc3339_or_null),
+        container: process.container.as_ref(),
+        unit: process.unit.as_ref(),
+    }
+}
+
+fn netns(netns: &Netns) -> JsonNetns<'_> {
+    JsonNetns {
+        inode: netns.inode,
+        id: netns.id,
+        name: &netns.name,
+        kind: netns.kind,
+        container: netns.container.as_ref().map(|c| JsonContainer {
+            runtime: c.runtime,
+            id: &c.id,
+            name: c.name.as_ref(),
+            image: c.image.as_ref(),
+            pod: c.pod.as_ref(),
+        }),
+    }
+}
+
+fn publication<'a>(snapshot: &Snapshot, publication: &'a Publication) -> JsonPublication<'a> {
+    JsonPublication {
+        forwarder: publication.forwarder,
+        forwarder_pid: publication.forwarder_pid,
+        container: publication.container.as_ref(),
+        target_addr: publication.target.map(|(ip, _)| ip.to_string()),
+        target_port: publication.target.map(|(_, port)| port),
+        target_netns: publication.target_netns,
+        reach: match publication.reach {
+            Reach::Listening => "listening",
+            Reach::NothingListens => "nothing_listens",
+            Reach::LoopbackOnly => "loopback_only",
+            Reach::Unknown => "unknown",
+        },
+        inside: publication
+            .inside
+            .iter()
+            .map(|&(netns, inode)| {
+                let socket = snapshot.socket_at((netns, inode));
+                JsonInside {
+                    netns,
+                    inode,
+                    local_addr: socket.map(|s| s.local_addr.to_string()),
+                    port: socket.map(|s| s.port),
+                    pids: socket.map(|s| s.owner.pids().to_vec()).unwrap_or_default(),
+                }
+            })
+            .collect(),
+        stop: publication.stop.as_deref(),
     }
 }

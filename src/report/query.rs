@@ -5,12 +5,17 @@ use std::io::{self, Write};
 
 use super::Paint;
 use crate::filter::HolderFilter;
-use crate::model::{Owner, Process, Selection, Snapshot, Socket, endpoint};
+use crate::model::{NetnsKind, Owner, Process, Selection, Snapshot, Socket, endpoint};
 use crate::present::{
-    Role, age, count, exposure_label, exposure_role, process_user, rfc3339, socket_uid_words,
-    unique_in_order,
+    Role, age, count, exposure_label, exposure_role, netns_facts, netns_words, netns_words_of, pad,
+    process_user, publication_line, publication_stop, rfc3339, socket_uid_words, unique_in_order,
 };
-use crate::query::{self, Answer, Holding, Verdict};
+use crate::query::{self, Answer, Holding, Place, Verdict};
+use unicode_width::UnicodeWidthStr;
+
+fn text_width(text: &str) -> usize {
+    text.width()
+}
 
 /// What a query was asked, for the words of the answer.
 pub struct Asked<'a> {
@@ -41,7 +46,10 @@ fn write_answer(
     asked: &Asked<'_>,
     paint: Paint,
 ) -> io::Result<()> {
-    let what = port_words(answer);
+    if snapshot.namespaces.len() > 1 {
+        return write_places(out, snapshot, answer, asked, paint);
+    }
+    let what = port_words(snapshot, answer);
     match answer.verdict() {
         Verdict::Held => write_held(out, snapshot, answer, asked, paint)?,
         Verdict::UsedByConnections => {
@@ -80,13 +88,165 @@ fn write_answer(
     write_not_asked(out, snapshot, answer, paint)
 }
 
-fn port_words(answer: &Answer<'_>) -> String {
-    let spec = answer.spec;
-    if spec.is_single() {
-        format!("Port {spec}")
-    } else {
-        format!("Ports {spec}")
+/// Free namespaces beyond this many are counted, not named.
+const FREE_NAMED: usize = 4;
+
+/// The answer of a snapshot that spans namespaces: one line per namespace (those that use the
+/// port, the host's, and a count of the other free ones), then the details of each that uses it.
+fn write_places(
+    out: &mut dyn Write,
+    snapshot: &Snapshot,
+    answer: &Answer<'_>,
+    asked: &Asked<'_>,
+    paint: Paint,
+) -> io::Result<()> {
+    let places = answer.places(snapshot);
+    let what = paint.paint(Role::Strong, &port_words(snapshot, answer));
+    let using = places.iter().filter(|p| p.verdict().in_use()).count();
+    let of = format!(
+        "{} of {}",
+        using,
+        count(places.len(), "network namespace", "network namespaces")
+    );
+    let head = match answer.verdict() {
+        Verdict::Held | Verdict::UsedByConnections => format!("{what}: in use in {of}"),
+        Verdict::Free => format!(
+            "{what}: {} in all {} network namespaces (no {} listener)",
+            paint.paint(Role::Free, "free"),
+            places.len(),
+            answer
+                .protocols(asked.selection)
+                .iter()
+                .map(|p| p.as_str().to_uppercase())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+        Verdict::Unknown => paint.paint(
+            Role::Error,
+            &format!(
+                "{}: unknown: a socket table it needs could not be read",
+                port_words(snapshot, answer)
+            ),
+        ),
+    };
+    writeln!(out, "{head}")?;
+    let named: Vec<(String, String, Role)> = places
+        .iter()
+        .filter(|p| p.verdict() != Verdict::Free || is_host(snapshot, p.netns))
+        .map(|p| place_line(snapshot, p))
+        .collect();
+    let mut free_others: Vec<&Place<'_>> = places
+        .iter()
+        .filter(|p| p.verdict() == Verdict::Free && !is_host(snapshot, p.netns))
+        .collect();
+    let mut lines = named;
+    if free_others.len() <= FREE_NAMED {
+        lines.extend(free_others.drain(..).map(|p| place_line(snapshot, p)));
     }
+    if !free_others.is_empty() {
+        lines.push((
+            format!(
+                "{} other {}",
+                free_others.len(),
+                if free_others.len() == 1 {
+                    "namespace"
+                } else {
+                    "namespaces"
+                }
+            ),
+            "free".to_string(),
+            Role::Free,
+        ));
+    }
+    if answer.verdict() != Verdict::Free {
+        let width = lines.iter().map(|l| text_width(&l.0)).max().unwrap_or(0);
+        for (place, state, role) in &lines {
+            writeln!(
+                out,
+                "  {}  {}",
+                pad(place, width),
+                paint.paint(*role, state)
+            )?;
+        }
+    }
+    for place in places.iter().filter(|p| !p.sockets.is_empty()) {
+        writeln!(out)?;
+        let netns = snapshot.namespaces.get(&place.netns);
+        let title = netns_words_of(snapshot, place.netns);
+        let facts = netns
+            .map(|n| format!("  ({})", netns_facts(n)))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{}{}",
+            paint.paint(Role::Strong, &format!("In {title}:")),
+            paint.paint(Role::Dim, &facts)
+        )?;
+        write_held_body(out, snapshot, &place.sockets, asked, paint)?;
+    }
+    Ok(())
+}
+
+fn is_host(snapshot: &Snapshot, netns: u64) -> bool {
+    snapshot
+        .namespaces
+        .get(&netns)
+        .is_some_and(|n| n.kind == NetnsKind::Host)
+}
+
+/// (namespace, what it says of the port, role) for the per-namespace lines.
+fn place_line(snapshot: &Snapshot, place: &Place<'_>) -> (String, String, Role) {
+    let name = netns_words_of(snapshot, place.netns);
+    let (state, role) = match place.verdict() {
+        Verdict::Held => {
+            let holders: Vec<&Process> = query::holders(snapshot, &place.sockets)
+                .into_iter()
+                .map(|h| h.process)
+                .collect();
+            let names = holder_names(&holders);
+            let hidden = place.sockets.iter().any(|s| s.owner.pids().is_empty());
+            let words = match (names.is_empty(), hidden) {
+                (true, _) => "held (owner hidden)".to_string(),
+                (false, false) => format!("held by {}", names.join(", ")),
+                (false, true) => format!("held by {} and hidden owners", names.join(", ")),
+            };
+            (words, Role::Plain)
+        }
+        Verdict::UsedByConnections => {
+            let states = unique_in_order(place.others.iter().map(|o| o.state.as_str()));
+            (
+                format!(
+                    "in use: no listener, but {} ({}) so a bind would fail",
+                    count(place.others.len(), "socket uses it", "sockets use it"),
+                    states.join(", ")
+                ),
+                Role::Warn,
+            )
+        }
+        Verdict::Free => ("free".to_string(), Role::Free),
+        Verdict::Unknown => (
+            "unknown: a socket table it needs could not be read".to_string(),
+            Role::Error,
+        ),
+    };
+    (name, state, role)
+}
+
+/// `Port 3000`, and where when the one namespace looked at is not the host's
+/// (`Port 3000 in netns t_a`).
+fn port_words(snapshot: &Snapshot, answer: &Answer<'_>) -> String {
+    let spec = answer.spec;
+    let mut words = match spec.is_single() {
+        true => format!("Port {spec}"),
+        false => format!("Ports {spec}"),
+    };
+    if snapshot.namespaces.len() == 1
+        && let Some(netns) = snapshot.namespaces.values().next()
+        && netns.kind != NetnsKind::Host
+    {
+        words.push_str(&format!(" in {}", netns_words(netns)));
+    }
+    words
 }
 
 fn write_held(
@@ -100,7 +260,7 @@ fn write_held(
     let (shown, left_out) = query::split_holders(holdings, asked.holders);
     let mut head = format!(
         "{}: in use ({}",
-        paint.paint(Role::Strong, &port_words(answer)),
+        paint.paint(Role::Strong, &port_words(snapshot, answer)),
         count(answer.sockets.len(), "socket", "sockets")
     );
     let processes = shown.len() + left_out.len();
@@ -108,10 +268,23 @@ fn write_held(
         head.push_str(&format!(", {}", count(processes, "process", "processes")));
     }
     writeln!(out, "{head})")?;
-    for socket in &answer.sockets {
+    write_held_body(out, snapshot, &answer.sockets, asked, paint)
+}
+
+/// The sockets, then each holder with what it holds, then the holders a filter left out.
+fn write_held_body(
+    out: &mut dyn Write,
+    snapshot: &Snapshot,
+    sockets: &[&Socket],
+    asked: &Asked<'_>,
+    paint: Paint,
+) -> io::Result<()> {
+    let holdings = query::holders(snapshot, sockets);
+    let (shown, left_out) = query::split_holders(holdings, asked.holders);
+    for socket in sockets {
         write_socket(out, snapshot, socket, paint)?;
     }
-    let several = answer.sockets.len() > 1;
+    let several = sockets.len() > 1;
     for holding in &shown {
         write_process(out, snapshot, holding, several, paint)?;
     }
@@ -142,6 +315,13 @@ fn write_socket(
         line.push_str(&paint.paint(Role::Dim, &format!("  ({hint})")));
     }
     writeln!(out, "{line}")?;
+    if let Some(publication) = snapshot.publication(socket) {
+        let (words, role) = publication_line(snapshot, publication);
+        writeln!(out, "    {}", paint.paint(role, &words))?;
+        if let Some(stop) = publication_stop(publication) {
+            writeln!(out, "    {}", paint.paint(Role::Dim, &stop))?;
+        }
+    }
     let note = match &socket.owner {
         Owner::Known(_) => return Ok(()),
         Owner::Partial(_, reason) => (
@@ -218,6 +398,12 @@ fn write_facts(out: &mut dyn Write, process: &Process, paint: Paint) -> io::Resu
             .unwrap_or_default();
         writeln!(out, "    {} {ppid}{parent}", field("parent", paint))?;
     }
+    if let Some(container) = &process.container {
+        writeln!(out, "    {} {container}", field("in", paint))?;
+    }
+    if let Some(unit) = &process.unit {
+        writeln!(out, "    {} {unit}", field("unit", paint))?;
+    }
     Ok(())
 }
 
@@ -293,8 +479,12 @@ fn write_not_asked(
             (true, Owner::Hidden(_)) => " (owner hidden)".to_string(),
             (true, _) => String::new(),
         };
+        let place = match snapshot.namespaces.len() > 1 {
+            true => format!(" in {}", netns_words_of(snapshot, socket.netns)),
+            false => String::new(),
+        };
         let line = format!(
-            "  {} {} is in use{by} — not asked about",
+            "  {} {}{place} is in use{by} — not asked about",
             socket.proto.as_str(),
             socket.local_endpoint()
         );

@@ -38,7 +38,11 @@ pub fn write_table(
         writeln!(out, "{}", nothing_line(options.all))?;
         return write_notes(out, snapshot, options.paint);
     }
-    let layout = layout(snapshot, columns(options.all), options.width);
+    let layout = layout(
+        snapshot,
+        columns(options.all, snapshot.spans_namespaces()),
+        options.width,
+    );
     write_header(out, &layout, options.paint)?;
     for group in RangeGroup::ALL {
         let members = || snapshot.sockets.iter().filter(move |s| s.range() == group);
@@ -64,8 +68,12 @@ fn nothing_line(all: bool) -> &'static str {
     }
 }
 
-fn columns(all: bool) -> Vec<Column> {
-    let mut columns = vec![Column::Proto, Column::Local];
+fn columns(all: bool, namespaces: bool) -> Vec<Column> {
+    let mut columns = Vec::new();
+    if namespaces {
+        columns.push(Column::Netns);
+    }
+    columns.extend([Column::Proto, Column::Local]);
     if all {
         columns.extend([Column::State, Column::Remote]);
     }
@@ -219,6 +227,30 @@ pub fn write_notes(out: &mut dyn Write, snapshot: &Snapshot, paint: Paint) -> io
             "* inside this OS's ephemeral range {range}: the kernel also hands these ports to outgoing connections"
         );
         writeln!(out, "{}", paint.paint(Role::Dim, &note))?;
+    }
+    // Published ports: where each leads (the shown ones only).
+    for publication in &snapshot.published {
+        let Some(socket) = snapshot
+            .sockets
+            .iter()
+            .find(|s| (s.netns, s.inode) == publication.socket)
+        else {
+            continue;
+        };
+        let (words, role) = crate::present::publication_line(snapshot, publication);
+        let place = match snapshot.spans_namespaces() {
+            true => format!(
+                "{} ",
+                crate::present::netns_words_of(snapshot, socket.netns)
+            ),
+            false => String::new(),
+        };
+        let line = format!(
+            "{} {place}{}: {words}",
+            socket.proto.as_str(),
+            socket.local_endpoint()
+        );
+        writeln!(out, "{}", paint.paint(role, &line))?;
     }
     for line in snapshot.notes() {
         writeln!(out, "{}", paint.paint(Role::Warn, &format!("note: {line}")))?;

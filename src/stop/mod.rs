@@ -90,6 +90,9 @@ pub enum Refusal {
     Gone,
     /// This OS has no pidfds: a signal could hit a process that reused the pid.
     Unsupported,
+    /// It forwards a published port for a container: stopping it breaks the container's
+    /// networking and the port comes back. The words say what stops the container instead.
+    Forwarder(String),
 }
 
 impl fmt::Display for Refusal {
@@ -102,6 +105,7 @@ impl fmt::Display for Refusal {
             Refusal::KernelThread => "that is a kernel thread",
             Refusal::Gone => "it has exited (or its pid was reused)",
             Refusal::Unsupported => "stopping processes safely needs pidfds (Linux only)",
+            Refusal::Forwarder(words) => words,
         })
     }
 }
@@ -126,6 +130,8 @@ pub fn refuse_pid(pid: u32, own: u32, parent: Option<u32>) -> Option<Refusal> {
 /// A socket as shown to the user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeldSocket {
+    /// Its network namespace (0 when only the current one was read).
+    pub netns: u64,
     pub proto: Proto,
     pub endpoint: String,
     pub port: u16,
@@ -135,6 +141,7 @@ pub struct HeldSocket {
 impl HeldSocket {
     pub fn of(socket: &Socket) -> Self {
         HeldSocket {
+            netns: socket.netns,
             proto: socket.proto,
             endpoint: socket.local_endpoint(),
             port: socket.port,
@@ -212,7 +219,9 @@ pub fn plan(snapshot: &Snapshot, sockets: &[&Socket], filter: &HolderFilter) -> 
             plan.refused.push((pid, SafeText::new("?"), Refusal::Gone));
             continue;
         };
-        let refusal = refuse_pid(pid, own, parent).or_else(|| os::refuse_process(pid));
+        let refusal = refuse_pid(pid, own, parent)
+            .or_else(|| forwarder(snapshot, pid, sockets))
+            .or_else(|| os::refuse_process(pid));
         if let Some(refusal) = refusal {
             plan.refused.push((pid, process.name.clone(), refusal));
             continue;
@@ -236,6 +245,29 @@ pub fn plan(snapshot: &Snapshot, sockets: &[&Socket], filter: &HolderFilter) -> 
         plan.stays_open = stays_open(sockets, &plan);
     }
     plan
+}
+
+/// Is `pid` the forwarder of a published port among `sockets`? Then it is never signalled.
+fn forwarder(snapshot: &Snapshot, pid: u32, sockets: &[&Socket]) -> Option<Refusal> {
+    let publication = sockets
+        .iter()
+        .filter_map(|s| snapshot.publication(s))
+        .find(|p| p.forwarder_pid == pid)?;
+    let whose = match (&publication.container, publication.target_netns) {
+        (_, Some(ns)) if snapshot.namespaces.contains_key(&ns) => {
+            crate::present::netns_words_of(snapshot, ns)
+        }
+        (Some(name), _) => format!("container {name}"),
+        _ => "a container".to_string(),
+    };
+    let advice = match &publication.stop {
+        Some(command) => format!("; to free the port, stop the container: {command}"),
+        None => "; to free the port, stop the container it publishes".to_string(),
+    };
+    Some(Refusal::Forwarder(format!(
+        "it is {}, forwarding a published port of {whose}{advice}",
+        publication.forwarder
+    )))
 }
 
 fn push_once<T: PartialEq>(list: &mut Vec<T>, item: T) {

@@ -141,6 +141,8 @@ pub struct App {
     pub selection: Selection,
     pub sort: SortKey,
     pub filter: String,
+    /// Only this network namespace is shown (None: every one in the snapshot).
+    pub netns: Option<u64>,
     pub overlay: Overlay,
     pub details: bool,
     pub folded: [bool; 3],
@@ -183,6 +185,7 @@ impl App {
             selection,
             sort: SortKey::Port,
             filter: String::new(),
+            netns: None,
             overlay: Overlay::None,
             details: false,
             folded: [false; 3],
@@ -470,6 +473,9 @@ impl App {
         if !self.selection.keeps(socket) {
             return false;
         }
+        if self.netns.is_some_and(|ns| ns != socket.netns) {
+            return false;
+        }
         if needle.is_empty() {
             return true;
         }
@@ -520,9 +526,40 @@ impl App {
                 next.all_states = !next.all_states;
                 return self.reconfigure(next);
             }
+            Command::NextNetns => self.next_netns(),
             Command::Close => self.close(),
         }
         Effect::None
+    }
+
+    /// `n`: the host's namespace, then the others by name, then all again.
+    fn next_netns(&mut self) {
+        let Some(snapshot) = &self.snapshot else {
+            return;
+        };
+        let order = netns_order(snapshot);
+        if order.len() < 2 {
+            self.netns = None;
+            self.status = Some("only one network namespace is looked at".to_string());
+            return;
+        }
+        let at = self
+            .netns
+            .and_then(|ns| order.iter().position(|&o| o == ns));
+        self.netns = match at {
+            None => order.first().copied(),
+            Some(i) => order.get(i + 1).copied(),
+        };
+        self.selected = 0;
+        self.offset = 0;
+        self.refresh_rows();
+    }
+
+    /// The label of the namespace shown, when only one is (`netns t_a`).
+    pub fn netns_label(&self) -> Option<String> {
+        let ns = self.netns?;
+        let snapshot = self.snapshot.as_ref()?;
+        Some(crate::present::netns_words_of(snapshot, ns))
     }
 
     /// `t`: only TCP; pressed again (already only TCP): both. Likewise `u`, `4`, `6`.
@@ -695,4 +732,21 @@ pub fn group_index(group: RangeGroup) -> usize {
         RangeGroup::Registered => 1,
         RangeGroup::Dynamic => 2,
     }
+}
+
+/// The snapshot's namespaces as `n` visits them: the host's first, then by name.
+fn netns_order(snapshot: &Snapshot) -> Vec<u64> {
+    let mut order: Vec<(bool, String, u64)> = snapshot
+        .namespaces
+        .values()
+        .map(|n| {
+            (
+                n.kind != crate::model::NetnsKind::Host,
+                n.name.to_string(),
+                n.inode,
+            )
+        })
+        .collect();
+    order.sort();
+    order.into_iter().map(|(_, _, ns)| ns).collect()
 }

@@ -25,6 +25,8 @@ pub enum Command {
     OnlyIpv4,
     OnlyIpv6,
     ToggleAll,
+    /// Show one network namespace, then the next; after the last, all again.
+    NextNetns,
 }
 
 /// Keys typed while the `/` filter is open.
@@ -70,6 +72,7 @@ const KEYMAP: &[(KeyCode, KeyModifiers, Command)] = &[
     (KeyCode::Char('4'), NONE, Command::OnlyIpv4),
     (KeyCode::Char('6'), NONE, Command::OnlyIpv6),
     (KeyCode::Char('a'), NONE, Command::ToggleAll),
+    (KeyCode::Char('n'), NONE, Command::NextNetns),
 ];
 
 /// The command for a key in the normal view, if any.
@@ -117,6 +120,7 @@ pub const HINTS: &[(&str, &str)] = &[
     ("a", "all"),
     ("t/u", "only tcp/udp"),
     ("4/6", "only v4/v6"),
+    ("n", "netns"),
     ("r", "refresh"),
     ("K", "kill"),
 ];
@@ -132,6 +136,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("t  u", "only TCP / only UDP (again: both)"),
     ("4  6", "only IPv4 / only IPv6 (again: both)"),
     ("a", "all sockets, not only listeners"),
+    (
+        "n",
+        "one network namespace, then the next (after the last: all)",
+    ),
     ("Space", "pause / resume refreshing"),
     ("r", "refresh now"),
     (

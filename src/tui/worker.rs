@@ -42,7 +42,7 @@ pub fn spawn(filter: Filter, interval: Duration, events: Sender<Event>) -> Sende
         let failed = events.clone();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let mut worker = Worker {
-                collector: Collector::new(),
+                collector: Collector::with_scope(filter.netns.clone()),
                 filter,
                 interval,
                 pace: interval,

@@ -41,6 +41,7 @@ pub fn socket(
         inode,
         uid: Some(uid),
         v6only: local_addr.is_ipv6().then_some(false),
+        netns: 0,
         owner,
     }
 }
@@ -60,6 +61,8 @@ pub fn process(pid: u32, name: &str, cmdline: &[&str], user: (u32, &str), ppid: 
         ppid: Some(ppid),
         parent_name: Some(SafeText::new(if ppid == 1 { "systemd" } else { "parent" })),
         start_time: Some(T0 - 3_600 - u64::from(pid)),
+        container: None,
+        unit: None,
     }
 }
 
@@ -230,6 +233,9 @@ pub fn fixed_host() -> Snapshot {
             unreadable_pids: vec![],
         },
         table_errors: vec![],
+        namespaces: BTreeMap::new(),
+        published: vec![],
+        related: vec![],
         warnings: vec![],
     }
 }

@@ -264,10 +264,17 @@ pub fn portscope(args: &[&str]) -> Command {
     command(&[], args)
 }
 
-/// `PREFIX... portscope ARGS...`
+/// `PREFIX... portscope ARGS...`, looking at the current network namespace only unless ARGS
+/// say `--netns`: the namespace tests run in parallel and make listeners of their own, which
+/// must not change another test's answer (the default scope has tests of its own).
 pub fn command(prefix: &[&str], args: &[&str]) -> Command {
     let mut argv: Vec<&str> = prefix.to_vec();
     argv.push(BIN);
+    // `--completions` and `--man` take no other flag.
+    let alone = ["--netns", "--completions", "--man"];
+    if !args.iter().any(|a| alone.iter().any(|f| a.starts_with(f))) {
+        argv.extend(["--netns", "current"]);
+    }
     argv.extend(args);
     let mut command = Command::new(argv[0]);
     command

@@ -239,6 +239,7 @@ fn to_socket(header: &InetResponseHeader, proto: Proto) -> Socket {
         inode: u64::from(header.inode),
         uid: Some(header.uid),
         v6only: None,
+        netns: 0,
         owner: Owner::None(NoneReason::NoHolder),
     }
 }

@@ -99,6 +99,8 @@ impl ProcessFacts {
             ppid: Some(stat.ppid).filter(|&p| p != 0),
             parent_name: None,
             start_time: self.start_time(stat.start_ticks),
+            container: None,
+            unit: None,
         }
     }
 

@@ -8,6 +8,7 @@ mod diag;
 mod facts;
 pub mod forwarders;
 pub mod mountinfo;
+pub mod netns;
 mod owners;
 mod procfs;
 pub mod procstat;
@@ -19,29 +20,47 @@ use rustc_hash::FxHashSet;
 use std::fs;
 
 use super::users::UserNames;
-use super::{OwnerSource, Owners, ProcessSource, SocketSource, TableRead};
-use crate::model::{Family, PortRange, Process, Proto, Selection, Socket, TableError};
+use super::{Hints, OwnerSource, Owners, ProcessSource, SocketSource, TableRead};
+use crate::model::{Family, NetnsScope, PortRange, Process, Proto, Selection, Socket, TableError};
 
 pub use owners::{OwnerIndex, OwnerScan};
 
-/// This OS's three sources, for the current network namespace.
-pub(super) fn sources() -> (
+/// This OS's three sources, for the namespaces in `scope`.
+pub(super) fn sources(
+    scope: NetnsScope,
+) -> (
     Box<dyn SocketSource>,
     Box<dyn OwnerSource>,
     Box<dyn ProcessSource>,
 ) {
+    let all = scope == NetnsScope::All;
+    let tables: Box<dyn SocketSource> = match scope {
+        NetnsScope::Current => Box::new(DiagTables),
+        scope => Box::new(netns::NetnsTables::new(scope)),
+    };
+    let mut owners = ProcOwners::default();
+    owners.index.discover = all && rustix::process::geteuid().is_root();
     (
-        Box::new(DiagTables),
-        Box::new(ProcOwners::default()),
+        tables,
+        Box::new(owners),
         Box::new(facts::ProcessFacts::new()),
     )
+}
+
+/// Does portscope run in the host's network namespace (pid 1's)? Then it looks at every
+/// namespace by default; inside another (`ip netns exec`, a container) at that one.
+pub fn in_host_namespace() -> bool {
+    let own = netns::discover::inode_of(std::path::Path::new("/proc/thread-self/ns/net"));
+    let host = netns::discover::inode_of(std::path::Path::new("/proc/1/ns/net"))
+        .or_else(|| own.filter(|&i| i == netns::discover::NET_NS_INIT_INO));
+    own.is_some() && own == host
 }
 
 /// The tables of the current network namespace, through sock_diag.
 struct DiagTables;
 
-const FAMILIES: [Family; 2] = [Family::Ipv4, Family::Ipv6];
-const PROTOS: [Proto; 2] = [Proto::Tcp, Proto::Udp];
+pub(super) const FAMILIES: [Family; 2] = [Family::Ipv4, Family::Ipv6];
+pub(super) const PROTOS: [Proto; 2] = [Proto::Tcp, Proto::Udp];
 
 impl SocketSource for DiagTables {
     fn read(&mut self, selection: Selection) -> TableRead {
@@ -84,7 +103,7 @@ impl SocketSource for DiagTables {
 }
 
 /// One line naming the table and what the kernel said.
-fn table_error(request: diag::Request, error: &std::io::Error) -> TableError {
+pub(super) fn table_error(request: diag::Request, error: &std::io::Error) -> TableError {
     let table = request.name();
     let message = match error.raw_os_error() {
         Some(code) if code == rustix::io::Errno::NOENT.raw_os_error() => format!(
@@ -94,6 +113,7 @@ fn table_error(request: diag::Request, error: &std::io::Error) -> TableError {
         _ => format!("cannot read the socket table {table} (netlink sock_diag): {error}"),
     };
     TableError {
+        netns: 0,
         proto: request.proto,
         family: request.family,
         message,
@@ -117,6 +137,25 @@ impl OwnerSource for ProcOwners {
             .filter(|&i| i != 0)
             .collect();
         self.index.update(&self.wanted)
+    }
+
+    fn hints(&mut self) -> Hints {
+        self.index.take_hints()
+    }
+
+    fn adopt(&mut self, sockets: &[Socket], hints: &Hints) {
+        let new: FxHashSet<u64> = sockets
+            .iter()
+            .map(|s| s.inode)
+            .filter(|&i| i != 0)
+            .collect();
+        let found = hints
+            .unknown_sockets
+            .iter()
+            .copied()
+            .filter(|(_, _, inode)| new.contains(inode));
+        self.index.adopt(found);
+        self.wanted.extend(new);
     }
 
     fn owners(&self, _sockets: &[Socket]) -> Owners {

@@ -16,6 +16,8 @@ use rustix::fd::OwnedFd;
 use rustix::fs::{OFlags, RawDir, readlinkat_raw};
 use rustix::io::Errno;
 
+use crate::collect::Hints;
+
 /// The owners found for the wanted inodes, and what could not be looked at.
 #[derive(Debug, Default)]
 pub struct OwnerScan {
@@ -51,6 +53,11 @@ pub struct OwnerIndex {
     /// pid → its number of open fds when its holdings were last read (0: not known).
     fd_counts: HashMap<u32, u64>,
     exhausted: bool,
+    /// Also note, on full scans, nsfs fds and sockets no table asked about (the namespace
+    /// collector follows them to namespaces it has not seen).
+    pub discover: bool,
+    /// What the last full scan noted, until taken.
+    hints: Hints,
     listing: Listing,
     refreshes_since_full: u32,
     primed: bool,
@@ -112,6 +119,21 @@ impl OwnerIndex {
         }
     }
 
+    /// The nsfs fds and unknown sockets the last full scan noted (once).
+    pub fn take_hints(&mut self) -> Hints {
+        std::mem::take(&mut self.hints)
+    }
+
+    /// Holdings found through hints, for inodes just added to what is wanted.
+    pub fn adopt(&mut self, holdings: impl IntoIterator<Item = (u32, u32, u64)>) {
+        for (pid, fd, inode) in holdings {
+            let held = self.holdings.entry(pid).or_default();
+            if !held.contains(&(fd, inode)) {
+                held.push((fd, inode));
+            }
+        }
+    }
+
     /// A fingerprint of everything the owners are built from: which pid holds which socket
     /// at which fd, who could not be read, whether fds ran out.
     fn stamp(&self) -> u64 {
@@ -154,7 +176,13 @@ impl OwnerIndex {
         self.unreadable.clear();
         self.fd_counts.clear();
         self.exhausted = false;
-        self.record(scan_parallel(pids, wanted));
+        let parts = scan_parallel(pids, wanted, self.discover);
+        self.hints = Hints::default();
+        for part in &parts {
+            self.hints.netns_fds.extend(&part.netns_fds);
+            self.hints.unknown_sockets.extend(&part.unknown);
+        }
+        self.record(parts);
         self.pids = pids.iter().copied().collect();
         let held = self.held_inodes();
         self.orphans = wanted.difference(&held).copied().collect();
@@ -174,7 +202,7 @@ impl OwnerIndex {
             .copied()
             .filter(|pid| !self.pids.contains(pid))
             .collect();
-        self.record(scan_parallel(&new, wanted));
+        self.record(scan_parallel(&new, wanted, false));
         self.pids = current;
         self.orphans.retain(|inode| wanted.contains(inode));
         self.refreshes_since_full += 1;
@@ -259,7 +287,7 @@ pub fn scan(wanted: &HashSet<u64>) -> OwnerScan {
 pub fn scan_one(pid: u32, wanted: &HashSet<u64>) -> bool {
     let mut partial = Partial::default();
     let mut dents = Vec::with_capacity(DENTS_BUFFER);
-    scan_pid(pid, wanted, &mut partial, dents.spare_capacity_mut());
+    scan_pid(pid, wanted, false, &mut partial, dents.spare_capacity_mut());
     !partial.found.is_empty()
 }
 
@@ -306,6 +334,10 @@ pub fn list_pids() -> Result<Vec<u32>, ListError> {
 struct Partial {
     /// (inode, pid, fd)
     found: Vec<(u64, u32, u32)>,
+    /// With `discover`: nsfs fds (pid, fd, namespace inode) and sockets not wanted
+    /// (pid, fd, socket inode).
+    netns_fds: Vec<(u32, u32, u64)>,
+    unknown: Vec<(u32, u32, u64)>,
     unreadable: Vec<u32>,
     /// pid → open fds when scanned, for processes that hold a wanted socket.
     fd_counts: Vec<(u32, u64)>,
@@ -314,7 +346,7 @@ struct Partial {
 
 /// Workers take pids from a shared counter, so one process with 20,000 fds does not leave the
 /// other cores idle.
-fn scan_parallel(pids: &[u32], wanted: &HashSet<u64>) -> Vec<Partial> {
+fn scan_parallel(pids: &[u32], wanted: &HashSet<u64>, discover: bool) -> Vec<Partial> {
     let workers = thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8)
@@ -324,11 +356,17 @@ fn scan_parallel(pids: &[u32], wanted: &HashSet<u64>) -> Vec<Partial> {
         let mut partial = Partial::default();
         let mut dents = Vec::with_capacity(DENTS_BUFFER);
         while let Some(&pid) = pids.get(next.fetch_add(1, Ordering::Relaxed)) {
-            scan_pid(pid, wanted, &mut partial, dents.spare_capacity_mut());
+            scan_pid(
+                pid,
+                wanted,
+                discover,
+                &mut partial,
+                dents.spare_capacity_mut(),
+            );
         }
         partial
     };
-    if pids.is_empty() || wanted.is_empty() {
+    if pids.is_empty() || (wanted.is_empty() && !discover) {
         return Vec::new();
     }
     if workers == 1 {
@@ -376,7 +414,13 @@ fn libc_o_directory() -> i32 {
 /// One getdents64 call lists about 1,000 fds with a buffer this size.
 const DENTS_BUFFER: usize = 32 * 1024;
 
-fn scan_pid(pid: u32, wanted: &HashSet<u64>, partial: &mut Partial, dents: &mut [MaybeUninit<u8>]) {
+fn scan_pid(
+    pid: u32,
+    wanted: &HashSet<u64>,
+    discover: bool,
+    partial: &mut Partial,
+    dents: &mut [MaybeUninit<u8>],
+) {
     let dir_fd = match open_fd_dir(pid) {
         Ok(fd) => fd,
         // The process exited mid-scan, or is a zombie: it holds nothing.
@@ -401,6 +445,15 @@ fn scan_pid(pid: u32, wanted: &HashSet<u64>, partial: &mut Partial, dents: &mut 
     let mut dir = RawDir::new(&dir_fd, dents);
     let mut link = [0u8; 64];
     while let Some(Ok(entry)) = dir.next() {
+        if discover {
+            let noted =
+                note_for_discovery(&dir_fd, entry.file_name(), pid, wanted, partial, &mut link);
+            if let Err(Errno::ACCESS | Errno::PERM) = noted {
+                partial.unreadable.push(pid);
+                return;
+            }
+            continue;
+        }
         match socket_inode(&dir_fd, entry.file_name(), &mut link) {
             Ok(Some(inode)) if wanted.contains(&inode) => {
                 partial
@@ -420,6 +473,39 @@ fn scan_pid(pid: u32, wanted: &HashSet<u64>, partial: &mut Partial, dents: &mut 
     if partial.found.len() > found_before {
         partial.fd_counts.push((pid, count));
     }
+}
+
+/// One fd of a discovery scan: a wanted socket is found as usual; another socket, or an nsfs
+/// fd (`net:[N]`), is noted for the namespace collector.
+fn note_for_discovery(
+    dir: &OwnedFd,
+    name: &CStr,
+    pid: u32,
+    wanted: &HashSet<u64>,
+    partial: &mut Partial,
+    link: &mut [u8; 64],
+) -> Result<(), Errno> {
+    if name.to_bytes().first() == Some(&b'.') {
+        return Ok(());
+    }
+    let len = readlinkat_raw(dir, name, &mut link[..])?;
+    let target = link.get(..len).unwrap_or_default();
+    let fd = fd_number(name);
+    if let Some(inode) = parse_socket_link(target) {
+        match wanted.contains(&inode) {
+            true => partial.found.push((inode, pid, fd)),
+            false => partial.unknown.push((pid, fd, inode)),
+        }
+    } else if let Some(ns) = parse_netns_link(target) {
+        partial.netns_fds.push((pid, fd, ns));
+    }
+    Ok(())
+}
+
+/// The inode of a `net:[4026532178]` link (an nsfs fd of a network namespace).
+pub fn parse_netns_link(target: &[u8]) -> Option<u64> {
+    let digits = target.strip_prefix(b"net:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// The inode of a `socket:[12345]` link, None for every other kind of fd.
@@ -456,6 +542,8 @@ mod tests {
         assert_eq!(parse_socket_link(b"/tmp/socket:[1]"), None);
         assert_eq!(parse_socket_link(b"socket:[]"), None);
         assert_eq!(parse_socket_link(b"socket:[12a]"), None);
+        assert_eq!(parse_netns_link(b"net:[4026532178]"), Some(4_026_532_178));
+        assert_eq!(parse_netns_link(b"mnt:[4026532178]"), None);
     }
 
     #[test]

@@ -113,7 +113,32 @@ fn facts(snapshot: &Snapshot, socket: &Socket, theme: Theme) -> Vec<Line<'static
     if socket.v6only == Some(false) && socket.local_addr.is_unspecified() {
         exposure.push_str(" (IPv6 and IPv4)");
     }
-    vec![
+    let mut lines = Vec::new();
+    if let Some(netns) = snapshot
+        .netns_of(socket)
+        .filter(|_| snapshot.namespaces.len() > 1)
+    {
+        lines.push(field(
+            "netns",
+            format!(
+                "{} ({})",
+                crate::present::netns_words(netns),
+                crate::present::netns_facts(netns)
+            ),
+            theme,
+        ));
+    }
+    if let Some(publication) = snapshot.publication(socket) {
+        let (words, role) = crate::present::publication_line(snapshot, publication);
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<10}", "published"), theme.role(Role::Dim)),
+            Span::styled(words, theme.role(role)),
+        ]));
+        if let Some(stop) = crate::present::publication_stop(publication) {
+            lines.push(field("", stop, theme));
+        }
+    }
+    lines.extend([
         field("exposure", exposure, theme),
         field("range", range, theme),
         field("service", service_words(socket), theme),
@@ -129,7 +154,8 @@ fn facts(snapshot: &Snapshot, socket: &Socket, theme: Theme) -> Vec<Line<'static
             },
             theme,
         ),
-    ]
+    ]);
+    lines
 }
 
 fn holders(lines: &mut Vec<Line<'static>>, snapshot: &Snapshot, socket: &Socket, theme: Theme) {
@@ -191,6 +217,12 @@ fn process_lines(
             .map(|n| format!(" ({n})"))
             .unwrap_or_default();
         lines.push(field("parent", format!("{ppid}{name}"), theme));
+    }
+    if let Some(container) = &process.container {
+        lines.push(field("container", container.to_string(), theme));
+    }
+    if let Some(unit) = &process.unit {
+        lines.push(field("unit", unit.to_string(), theme));
     }
 }
 

@@ -99,6 +99,21 @@ fn second_line(app: &App, theme: Theme) -> Line<'static> {
             theme.role(Role::Warn),
         ));
     }
+    match app.netns_label() {
+        Some(label) => spans.push(Span::styled(
+            format!(" · only {label}"),
+            theme.role(Role::Warn),
+        )),
+        None => {
+            let namespaces = app.snapshot.as_ref().map_or(0, |s| s.namespaces.len());
+            if namespaces > 1 {
+                spans.push(Span::styled(
+                    format!(" · {namespaces} netns"),
+                    theme.role(Role::Dim),
+                ));
+            }
+        }
+    }
     Line::from(spans)
 }
 

@@ -13,8 +13,12 @@ use crate::present::{Column, Role, fit, pad};
 use crate::tui::app::{App, Change, Row, group_index};
 
 /// Which columns fit: the least useful go first as the terminal narrows. PROCESS takes the rest.
-fn columns(width: usize, all: bool) -> Vec<(Column, usize)> {
-    let mut cols = vec![Column::Proto];
+fn columns(width: usize, all: bool, namespaces: bool) -> Vec<(Column, usize)> {
+    let mut cols = Vec::new();
+    if namespaces {
+        cols.push(Column::Netns);
+    }
+    cols.push(Column::Proto);
     if all {
         cols.push(Column::State);
     }
@@ -59,7 +63,12 @@ fn columns(width: usize, all: bool) -> Vec<(Column, usize)> {
 pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: Theme) {
     let [titles, list_area] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
-    let cols = columns(usize::from(area.width), app.selection.all_states);
+    let namespaces = app.snapshot.as_ref().is_some_and(|s| s.spans_namespaces());
+    let cols = columns(
+        usize::from(area.width),
+        app.selection.all_states,
+        namespaces,
+    );
     let title_spans: Vec<Span> = cols
         .iter()
         .map(|&(col, width)| {

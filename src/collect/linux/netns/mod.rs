@@ -1,0 +1,510 @@
+//! Every network namespace and container: discovery (`discover.rs`), a dump of each namespace on
+//! a short-lived thread that enters it (below), names for namespaces and holders
+//! (`names.rs`), where published ports lead (`publish.rs`), and, without root, the tables of
+//! one visible process per namespace (`procnet.rs`).
+//!
+//! One host-wide owner scan serves every namespace: socket inodes come from one sockfs, so the
+//! scan's inode → pids map is matched against every namespace's dump, keyed by (netns, inode).
+
+pub mod discover;
+mod names;
+mod procnet;
+mod publish;
+mod sys;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::thread;
+
+use rustix::fd::{AsFd, OwnedFd};
+
+use super::containers::ContainerIndex;
+use super::diag;
+use super::{FAMILIES, PROTOS, table_error};
+use crate::collect::{Hints, SocketSource, TableRead};
+use crate::model::{
+    Family, NetnsScope, NetnsTarget, PortRange, Proto, Selection, Snapshot, Socket, TableError,
+};
+use discover::{Discovery, Source};
+
+/// Namespaces dumped at once (each on its own short-lived thread).
+const PARALLEL: usize = 4;
+/// How often (in refreshes) the container state files are read again.
+const RELOAD_CONTAINERS_EVERY: u32 = 10;
+/// Sockets checked with SIOCGSKNS per collection, at most.
+const SOCKET_PROBES: usize = 4096;
+
+/// The socket tables of every namespace in scope.
+pub struct NetnsTables {
+    scope: NetnsScope,
+    containers: ContainerIndex,
+    refreshes: u32,
+    /// Namespaces only a socket or an nsfs fd keeps: (pid, fd) to reach them again.
+    remembered: Vec<(u32, u32, Source)>,
+    /// Per namespace: the addresses of its interfaces (for where a forwarder leads).
+    addresses: BTreeMap<u64, Vec<IpAddr>>,
+    /// The namespaces of the last read, named.
+    discovery: Discovery,
+    ephemeral: Option<PortRange>,
+}
+
+impl NetnsTables {
+    pub fn new(scope: NetnsScope) -> Self {
+        NetnsTables {
+            scope,
+            containers: ContainerIndex::default(),
+            refreshes: 0,
+            remembered: Vec::new(),
+            addresses: BTreeMap::new(),
+            discovery: Discovery::default(),
+            ephemeral: None,
+        }
+    }
+
+    /// The namespaces to dump this time.
+    fn targets(&mut self) -> Result<Discovery, TableError> {
+        let pids = super::owners::list_pids().unwrap_or_default();
+        match &self.scope {
+            NetnsScope::All => {
+                let mut discovery = discover::discover(&pids);
+                self.reacquire(&mut discovery);
+                Ok(discovery)
+            }
+            NetnsScope::Current => Ok(only_current()),
+            NetnsScope::One(target) => one(target),
+        }
+    }
+
+    /// Namespaces found last time through a socket or an nsfs fd, opened again the same way.
+    fn reacquire(&mut self, discovery: &mut Discovery) {
+        self.remembered.retain(|&(pid, fd, source)| {
+            let Some(ns) = open_held(pid, fd, source) else {
+                return false;
+            };
+            let Some(inode) = rustix::fs::fstat(&ns).ok().map(|st| st.st_ino) else {
+                return false;
+            };
+            discovery.add(inode, ns, source, pid);
+            true
+        });
+    }
+
+    fn reload_containers(&mut self) {
+        if self.refreshes.is_multiple_of(RELOAD_CONTAINERS_EVERY) {
+            self.containers = ContainerIndex::load(Path::new("/"));
+        }
+        self.refreshes += 1;
+    }
+}
+
+impl SocketSource for NetnsTables {
+    fn read(&mut self, selection: Selection) -> TableRead {
+        self.reload_containers();
+        let discovery = match self.targets() {
+            Ok(discovery) => discovery,
+            // The namespace could not be opened: no table of it can be read.
+            Err(error) => {
+                let errors = FAMILIES
+                    .into_iter()
+                    .filter(|f| selection.has_family(*f))
+                    .flat_map(|family| {
+                        PROTOS
+                            .into_iter()
+                            .filter(|p| selection.has_proto(*p))
+                            .map(move |proto| (family, proto))
+                    })
+                    .map(|(family, proto)| TableError {
+                        family,
+                        proto,
+                        ..error.clone()
+                    })
+                    .collect();
+                return TableRead {
+                    errors,
+                    ..TableRead::default()
+                };
+            }
+        };
+        // Without root only our own namespace can be entered: the others come from
+        // /proc/<pid>/net of a process inside.
+        let others = match (&self.scope, is_root()) {
+            (NetnsScope::All, false) => {
+                let pids = super::owners::list_pids().unwrap_or_default();
+                Some(procnet::read_others(selection, &pids))
+            }
+            _ => None,
+        };
+        let discovery = match others {
+            Some(_) => only_current(),
+            None => discovery,
+        };
+        let mut read = dump_all(&discovery, selection);
+        for dump in &read.dumps {
+            self.addresses.insert(dump.0, dump.1.clone());
+        }
+        self.ephemeral = read
+            .ranges
+            .get(&discovery.host.unwrap_or(discovery.own))
+            .or_else(|| read.ranges.get(&discovery.own))
+            .copied()
+            .flatten();
+        let mut table = std::mem::take(&mut read.table);
+        table.namespaces = names::name_all(&discovery, &self.containers);
+        if let Some(others) = others {
+            table.merge(others);
+        }
+        self.discovery = discovery;
+        table
+    }
+
+    fn extend(&mut self, hints: &Hints, selection: Selection) -> TableRead {
+        if !matches!(self.scope, NetnsScope::All) || hints.is_empty() || !is_root() {
+            return TableRead::default();
+        }
+        let mut found = Discovery {
+            own: self.discovery.own,
+            host: self.discovery.host,
+            ..Discovery::default()
+        };
+        let known = |inode: &u64| self.discovery.found.contains_key(inode);
+        for &(pid, fd, inode) in &hints.netns_fds {
+            if known(&inode) || found.found.contains_key(&inode) {
+                continue;
+            }
+            if let Some(ns) = open_held(pid, fd, Source::HeldFd)
+                && found.add(inode, ns, Source::HeldFd, pid)
+            {
+                self.remembered.push((pid, fd, Source::HeldFd));
+            }
+        }
+        for &(pid, fd, _) in hints.unknown_sockets.iter().take(SOCKET_PROBES) {
+            let Some(ns) = open_held(pid, fd, Source::Socket) else {
+                continue;
+            };
+            let Some(inode) = rustix::fs::fstat(&ns).ok().map(|st| st.st_ino) else {
+                continue;
+            };
+            if !known(&inode) && found.add(inode, ns, Source::Socket, pid) {
+                self.remembered.push((pid, fd, Source::Socket));
+            }
+        }
+        if found.found.is_empty() {
+            return TableRead::default();
+        }
+        let mut read = dump_all(&found, selection);
+        if hints.unknown_sockets.len() > SOCKET_PROBES {
+            read.table.warnings.push(format!(
+                "{} sockets were not checked for a namespace of their own (at most {SOCKET_PROBES} are)",
+                hints.unknown_sockets.len() - SOCKET_PROBES
+            ));
+        }
+        let mut table = std::mem::take(&mut read.table);
+        table.namespaces = names::name_all(&found, &self.containers);
+        for (inode, ns) in found.found {
+            self.discovery.found.insert(inode, ns);
+        }
+        table
+    }
+
+    fn established(&mut self, selection: Selection) -> Result<Vec<Socket>, TableError> {
+        let mut rows = Vec::new();
+        let mut first_error = None;
+        for (&inode, found) in &self.discovery.found {
+            match established_in(inode, &found.fd, selection) {
+                Ok(more) => rows.extend(more),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        match (rows.is_empty(), first_error) {
+            (true, Some(error)) => Err(error),
+            _ => Ok(rows),
+        }
+    }
+
+    fn ephemeral_range(&self) -> Option<PortRange> {
+        self.ephemeral
+    }
+
+    fn annotate(&mut self, snapshot: &mut Snapshot) {
+        names::label_holders(snapshot, &self.containers);
+        snapshot.published = publish::publications(snapshot, &self.addresses, &self.containers);
+    }
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Only the namespace portscope runs in (the dumps then run on the calling thread).
+fn only_current() -> Discovery {
+    let own = discover::inode_of(Path::new("/proc/thread-self/ns/net")).unwrap_or(0);
+    let mut discovery = Discovery {
+        own,
+        ..Discovery::default()
+    };
+    if let Some(fd) = discover::open_namespace(Path::new("/proc/thread-self/ns/net"), own) {
+        discovery.add(own, fd, Source::Process, std::process::id());
+    }
+    discovery.host = discover::inode_of(Path::new("/proc/1/ns/net"));
+    discovery
+}
+
+/// `--netns NAME|PATH|pid:N|host`: that one namespace.
+fn one(target: &NetnsTarget) -> Result<Discovery, TableError> {
+    let path = target_path(target);
+    let unreadable = |error: io::Error| TableError {
+        netns: 0,
+        proto: Proto::Tcp,
+        family: Family::Ipv4,
+        message: format!(
+            "cannot open the network namespace {}: {error}",
+            crate::model::SafeText::from_path(&path)
+        ),
+        errno: error.raw_os_error(),
+    };
+    let inode = fs::metadata(&path).map_err(unreadable)?;
+    let inode = std::os::unix::fs::MetadataExt::ino(&inode);
+    let fd = discover::open_namespace(&path, inode)
+        .ok_or_else(|| unreadable(io::Error::other("it changed while it was opened")))?;
+    let mut discovery = only_current();
+    discovery.found.clear();
+    let source = match target {
+        NetnsTarget::Name(_) | NetnsTarget::Path(_) => Source::Mount,
+        _ => Source::Process,
+    };
+    discovery.add(inode, fd, source, 0);
+    if let Some(found) = discovery.found.get_mut(&inode)
+        && matches!(target, NetnsTarget::Name(_) | NetnsTarget::Path(_))
+    {
+        found.mounts.push(path);
+        found.held_by.clear();
+    }
+    Ok(discovery)
+}
+
+/// Is the namespace `--netns` names there? One line saying why not.
+pub fn check(target: &NetnsTarget) -> Result<(), String> {
+    let path = target_path(target);
+    let shown = crate::model::SafeText::from_path(&path);
+    match fs::metadata(&path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => match target {
+            NetnsTarget::Name(name) => Err(format!(
+                "no network namespace named '{}' in /run/netns (known: {})",
+                crate::model::SafeText::new(name),
+                known_names()
+            )),
+            NetnsTarget::Pid(pid) => Err(format!("no process {pid}")),
+            _ => Err(format!("{shown} does not exist")),
+        },
+        Err(error) => Err(format!("cannot open {shown}: {error}")),
+    }
+}
+
+/// The `ip netns` names, for the message about an unknown one.
+fn known_names() -> String {
+    let names: Vec<String> = fs::read_dir("/run/netns")
+        .map(|dir| {
+            dir.flatten()
+                .map(|e| crate::model::SafeText::from_os(&e.file_name()).to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    match names.is_empty() {
+        true => "none".to_string(),
+        false => names.join(", "),
+    }
+}
+
+/// Where a `--netns` target lives in the filesystem.
+pub fn target_path(target: &NetnsTarget) -> PathBuf {
+    match target {
+        NetnsTarget::Host => PathBuf::from("/proc/1/ns/net"),
+        NetnsTarget::Name(name) => Path::new("/run/netns").join(name),
+        NetnsTarget::Path(path) => path.clone(),
+        NetnsTarget::Pid(pid) => PathBuf::from(format!("/proc/{pid}/ns/net")),
+    }
+}
+
+/// Opens the namespace of an nsfs fd or of a socket that `pid` holds as `fd`.
+fn open_held(pid: u32, fd: u32, source: Source) -> Option<OwnedFd> {
+    let raw = i32::try_from(pid).ok()?;
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(raw)?,
+        rustix::process::PidfdFlags::empty(),
+    )
+    .ok()?;
+    let target = i32::try_from(fd).ok()?;
+    let copy =
+        rustix::process::pidfd_getfd(&pidfd, target, rustix::process::PidfdGetfdFlags::empty())
+            .ok()?;
+    match source {
+        Source::Socket => sys::socket_netns(&copy).ok(),
+        _ => Some(copy),
+    }
+}
+
+/// What the dumps of several namespaces gave.
+#[derive(Default)]
+struct Dumped {
+    table: TableRead,
+    /// (netns, its interface addresses).
+    dumps: Vec<(u64, Vec<IpAddr>)>,
+    ranges: BTreeMap<u64, Option<PortRange>>,
+}
+
+/// One namespace's dump, made on a thread inside it.
+struct NsDump {
+    inode: u64,
+    read: TableRead,
+    addresses: Vec<IpAddr>,
+    range: Option<PortRange>,
+}
+
+/// Dumps every found namespace, a few at a time, each on a fresh thread that enters it.
+fn dump_all(discovery: &Discovery, selection: Selection) -> Dumped {
+    let mut dumped = Dumped::default();
+    let list: Vec<(&u64, &discover::Found)> = discovery.found.iter().collect();
+    for batch in list.chunks(PARALLEL) {
+        let results: Vec<io::Result<NsDump>> = thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|&(&inode, found)| {
+                    let own = inode == discovery.own;
+                    scope.spawn(move || dump_in(inode, &found.fd, own, selection))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(io::Error::other("panicked")))
+                })
+                .collect()
+        });
+        for (result, &(&inode, _)) in results.into_iter().zip(batch) {
+            merge(&mut dumped, inode, result);
+        }
+    }
+    dumped
+}
+
+fn merge(dumped: &mut Dumped, inode: u64, result: io::Result<NsDump>) {
+    match result {
+        Ok(dump) => {
+            dumped.table.sockets.extend(dump.read.sockets);
+            dumped.table.errors.extend(dump.read.errors);
+            dumped.table.warnings.extend(dump.read.warnings);
+            dumped.dumps.push((dump.inode, dump.addresses));
+            dumped.ranges.insert(dump.inode, dump.range);
+        }
+        // Gone since discovery, or setns refused (a user namespace owned by someone else):
+        // the others are still shown.
+        Err(error) => dumped.table.warnings.push(format!(
+            "network namespace net:[{inode}] was skipped: {}",
+            explain_enter(&error)
+        )),
+    }
+}
+
+fn explain_enter(error: &io::Error) -> String {
+    match error.raw_os_error() {
+        Some(code) if code == rustix::io::Errno::PERM.raw_os_error() => {
+            "entering it was refused (it belongs to another user namespace)".to_string()
+        }
+        Some(code) if code == rustix::io::Errno::INVAL.raw_os_error() => {
+            "it no longer exists".to_string()
+        }
+        _ => error.to_string(),
+    }
+}
+
+/// Inside namespace `ns` (entering it unless it is ours): the tables, the addresses and the
+/// ephemeral range. The netlink sockets are made here, so they belong to that namespace.
+fn dump_in(inode: u64, ns: &OwnedFd, own: bool, selection: Selection) -> io::Result<NsDump> {
+    if !own {
+        sys::enter(ns.as_fd())?;
+    }
+    let mut read = TableRead::default();
+    for family in FAMILIES.into_iter().filter(|f| selection.has_family(*f)) {
+        for proto in PROTOS.into_iter().filter(|p| selection.has_proto(*p)) {
+            let request = diag::Request::new(family, proto, !selection.all_states);
+            match diag::dump(request) {
+                Ok(dump) => {
+                    if !dump.consistent {
+                        read.warnings.push(format!(
+                            "the {} table of net:[{inode}] kept changing while it was read",
+                            request.name()
+                        ));
+                    }
+                    read.sockets.extend(dump.sockets.into_iter().map(|mut s| {
+                        s.netns = inode;
+                        s
+                    }));
+                }
+                Err(error) => read.errors.push(TableError {
+                    netns: inode,
+                    ..table_error(request, &error)
+                }),
+            }
+        }
+    }
+    let range = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| PortRange::parse_pair(&text));
+    Ok(NsDump {
+        inode,
+        read,
+        addresses: interface_addresses(),
+        range,
+    })
+}
+
+/// Established TCP connections of one namespace.
+fn established_in(
+    inode: u64,
+    ns: &OwnedFd,
+    selection: Selection,
+) -> Result<Vec<Socket>, TableError> {
+    let own = discover::inode_of(Path::new("/proc/thread-self/ns/net")) == Some(inode);
+    thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                if !own && sys::enter(ns.as_fd()).is_err() {
+                    return Ok(Vec::new());
+                }
+                let mut rows = Vec::new();
+                for family in FAMILIES.into_iter().filter(|f| selection.has_family(*f)) {
+                    let request = diag::Request::established(family);
+                    let dump = diag::dump(request).map_err(|e| table_error(request, &e))?;
+                    rows.extend(dump.sockets.into_iter().map(|mut s| {
+                        s.netns = inode;
+                        s
+                    }));
+                }
+                Ok(rows)
+            })
+            .join()
+            .unwrap_or_else(|_| Ok(Vec::new()))
+    })
+}
+
+/// The addresses of this thread's namespace's interfaces.
+fn interface_addresses() -> Vec<IpAddr> {
+    let Ok(addresses) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    addresses
+        .filter_map(|a| a.address)
+        .filter_map(|a| {
+            a.as_sockaddr_in()
+                .map(|v4| IpAddr::V4(v4.ip()))
+                .or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+        })
+        .collect()
+}

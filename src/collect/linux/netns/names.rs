@@ -1,0 +1,181 @@
+//! What each namespace is, and which container or unit each holder runs in, named without the
+//! docker socket or any runtime's CLI: the host; an `ip netns` name; a container (its runtime's
+//! state files, its cgroup); a Kubernetes pod; a systemd unit; else `netns:[inode]`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::super::cgroup;
+use super::super::containers::{ContainerIndex, ContainerInfo, normalize_netns_path};
+use super::discover::{Discovery, Found, Source};
+use super::sys;
+use crate::model::{ContainerFacts, Netns, NetnsKind, SafeText, Snapshot};
+
+pub fn name_all(discovery: &Discovery, containers: &ContainerIndex) -> BTreeMap<u64, Netns> {
+    discovery
+        .found
+        .values()
+        .map(|found| (found.inode, name_one(found, discovery, containers)))
+        .collect()
+}
+
+fn name_one(found: &Found, discovery: &Discovery, containers: &ContainerIndex) -> Netns {
+    let pid = found.pids.first().or(found.held_by.first()).copied();
+    let mut netns = Netns {
+        inode: found.inode,
+        id: sys::namespace_id(&found.fd),
+        kind: NetnsKind::Anonymous,
+        name: SafeText::new(&format!("netns:[{}]", found.inode)),
+        container: None,
+        pid,
+        paths: found
+            .mounts
+            .iter()
+            .map(|p| SafeText::from_path(p))
+            .collect(),
+        found_by: found.sources.iter().map(|s| source_name(*s)).collect(),
+    };
+    if Some(found.inode) == discovery.host {
+        netns.kind = NetnsKind::Host;
+        netns.name = SafeText::new("host");
+    } else if let Some(info) = by_mount(found, containers) {
+        name_container(&mut netns, info);
+    } else if let Some(named) = by_members(found, containers) {
+        netns.kind = named.0;
+        netns.name = named.1;
+        netns.container = named.2;
+    } else if let Some(name) = ip_netns_name(&found.mounts) {
+        netns.kind = NetnsKind::Named;
+        netns.name = name;
+    }
+    netns
+}
+
+fn source_name(source: Source) -> &'static str {
+    match source {
+        Source::Process => "process",
+        Source::Thread => "thread",
+        Source::Mount => "mount",
+        Source::HeldFd => "fd",
+        Source::Socket => "socket",
+    }
+}
+
+/// A container whose runtime recorded this namespace's bind mount (docker's SandboxKey,
+/// podman's or a CNI's netns path).
+fn by_mount<'a>(found: &Found, containers: &'a ContainerIndex) -> Option<&'a ContainerInfo> {
+    found
+        .mounts
+        .iter()
+        .find_map(|path| containers.by_netns_path(&normalize_netns_path(path)))
+}
+
+/// What the cgroup of a process inside says: a container, a pod, or a unit.
+fn by_members(
+    found: &Found,
+    containers: &ContainerIndex,
+) -> Option<(NetnsKind, SafeText, Option<ContainerFacts>)> {
+    for &pid in &found.pids {
+        let Ok(info) = cgroup::read(Path::new("/"), pid) else {
+            continue;
+        };
+        if let Some(reference) = &info.container {
+            let known = containers.by_id(reference.id.as_str());
+            let facts = match known {
+                Some(info) => facts(info),
+                None => ContainerFacts {
+                    runtime: reference.runtime.as_str(),
+                    id: reference.id.clone(),
+                    name: None,
+                    image: None,
+                    pod: None,
+                },
+            };
+            let kind = match facts.pod.is_some() || info.pod_uid.is_some() {
+                true => NetnsKind::Pod,
+                false => NetnsKind::Container,
+            };
+            return Some((kind, container_label(&facts), Some(facts)));
+        }
+        if let Some(unit) = info.unit.filter(|u| u.is_service()) {
+            return Some((NetnsKind::Unit, unit.name, None));
+        }
+    }
+    None
+}
+
+fn name_container(netns: &mut Netns, info: &ContainerInfo) {
+    let facts = facts(info);
+    netns.kind = match info.pod.is_some() {
+        true => NetnsKind::Pod,
+        false => NetnsKind::Container,
+    };
+    netns.name = container_label(&facts);
+    netns.container = Some(facts);
+}
+
+fn facts(info: &ContainerInfo) -> ContainerFacts {
+    ContainerFacts {
+        runtime: info.runtime.as_str(),
+        id: info.id.clone(),
+        name: info.name.clone(),
+        image: info.image.clone(),
+        pod: info
+            .pod
+            .as_ref()
+            .map(|p| SafeText::new(&format!("{}/{}", p.namespace, p.name))),
+    }
+}
+
+/// `web-1`, a pod's `default/web-7d9f`, or the short id.
+fn container_label(facts: &ContainerFacts) -> SafeText {
+    if let Some(pod) = &facts.pod {
+        return SafeText::new(&format!("pod {pod}"));
+    }
+    match &facts.name {
+        Some(name) => name.clone(),
+        None => SafeText::new(&facts.id.as_str().chars().take(12).collect::<String>()),
+    }
+}
+
+/// `/run/netns/NAME` (what `ip netns add NAME` makes).
+fn ip_netns_name(mounts: &[std::path::PathBuf]) -> Option<SafeText> {
+    mounts.iter().find_map(|path| {
+        let path = normalize_netns_path(path);
+        let name = path.strip_prefix("/run/netns").ok()?;
+        (name.components().count() == 1).then(|| SafeText::from_path(name))
+    })
+}
+
+/// Each holder's container and systemd unit, from its cgroup (in every namespace, the host's
+/// too).
+pub fn label_holders(snapshot: &mut Snapshot, containers: &ContainerIndex) {
+    for process in snapshot.processes.values_mut() {
+        let Ok(info) = cgroup::read(Path::new("/"), process.pid) else {
+            continue;
+        };
+        process.container = info.container.as_ref().map(|reference| {
+            let label = containers
+                .by_id(reference.id.as_str())
+                .map(|c| c.label().to_string())
+                .unwrap_or_else(|| reference.id.as_str().chars().take(12).collect());
+            SafeText::new(&format!("{} {label}", reference.runtime.as_str()))
+        });
+        process.unit = info.unit.filter(|u| u.is_service()).map(|u| u.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn ip_netns_names_are_the_file_under_run_netns() {
+        let name = |p: &str| ip_netns_name(&[PathBuf::from(p)]).map(|n| n.to_string());
+        assert_eq!(name("/run/netns/t_a"), Some("t_a".to_string()));
+        assert_eq!(name("/var/run/netns/web"), Some("web".to_string()));
+        assert_eq!(name("/run/docker/netns/abc"), None);
+        assert_eq!(name("/run/netns/a/b"), None);
+    }
+}
