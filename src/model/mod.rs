@@ -49,6 +49,13 @@ impl Family {
             Family::Ipv6
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
 }
 
 /// Which sockets are wanted: protocols, families, and listeners only or every state. The CLI,

@@ -185,6 +185,13 @@ pub fn owner_role(owner: &Owner) -> Role {
     }
 }
 
+/// The network namespace a socket lives in, as the fleet outputs name it (the Prometheus
+/// `netns` label, the key of `--watch` events). Every socket is the host's until portscope
+/// reads other namespaces; this is the one place to change when it does.
+pub fn netns_label(_snapshot: &Snapshot, _socket: &Socket) -> String {
+    "host".to_string()
+}
+
 /// `127.0.0.1:3000`, with `*` when the port is inside the OS's ephemeral range.
 pub fn local_label(snapshot: &Snapshot, socket: &Socket) -> String {
     let mark = if snapshot.in_ephemeral(socket.port) {

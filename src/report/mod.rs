@@ -1,7 +1,10 @@
 //! Non-interactive output: one file per format. Every writer takes `impl Write`, so tests can
 //! capture exactly the bytes a user would see. Words, columns and roles come from `present`.
 
+pub mod events;
 pub mod json;
+pub mod jsonl;
+pub mod prometheus;
 pub mod query;
 pub mod stop;
 pub mod table;
