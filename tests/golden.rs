@@ -6,11 +6,13 @@ mod fixtures;
 
 use std::time::Duration;
 
-use fixtures::fixed_host;
+use fixtures::{HOSTILE, fixed_host, listen, process};
+use portscope::app::watch::write_changes;
 use portscope::filter::HolderFilter;
-use portscope::model::{HiddenReason, Owner, PortSpec, Selection, Snapshot};
+use portscope::model::{HiddenReason, Owner, PortSpec, Proto, Selection, Snapshot};
 use portscope::query;
 use portscope::report::Paint;
+use portscope::report::events::{EventWriter, SnapshotLines};
 use portscope::report::json::{QueryEntry, write_json};
 use portscope::report::jsonl::write_jsonl;
 use portscope::report::prometheus::{Options, write_prometheus};
@@ -109,6 +111,53 @@ fn jsonl_lines() {
         );
     }
     assert_eq!(text.lines().count(), listeners().sockets.len());
+    insta::assert_snapshot!(text);
+}
+
+/// A watch over the fixed host: sshd restarted (new inode), nginx forked a worker, the
+/// hostile listener went away and a new one appeared.
+#[test]
+fn watch_events() {
+    let old = listeners();
+    let mut new = listeners();
+    new.taken_at += Duration::from_secs(2);
+    new.sockets.retain(|s| s.port != 55555);
+    for socket in new.sockets.iter_mut() {
+        match socket.port {
+            22 => socket.inode = 40,
+            80 => socket.owner = Owner::Known(vec![400, 401, 402, 403]),
+            _ => {}
+        }
+    }
+    new.processes.insert(
+        403,
+        process(
+            403,
+            "nginx",
+            &["nginx: worker process"],
+            (33, "www-data"),
+            400,
+        ),
+    );
+    new.sockets.push(listen(
+        Proto::Tcp,
+        "0.0.0.0",
+        9090,
+        41,
+        0,
+        Owner::Known(vec![900]),
+    ));
+    let text = render(|out| {
+        let mut events = EventWriter::new(out, SnapshotLines::PerSocket);
+        events.snapshot(&old)?;
+        write_changes(&mut events, &old, &new)?;
+        events.error(
+            &new.host,
+            new.taken_at,
+            "cannot read the socket table udp6: test",
+        )
+    });
+    assert!(!text.contains(HOSTILE), "{text}");
     insta::assert_snapshot!(text);
 }
 

@@ -221,6 +221,11 @@ impl Collector {
         }
     }
 
+    /// This host's name, sanitized (what every snapshot calls it).
+    pub fn host(&self) -> &SafeText {
+        &self.host
+    }
+
     /// The sockets `keep` accepts, without looking up owners: cheap, for polling a port.
     pub fn sockets(
         &mut self,

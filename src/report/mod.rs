@@ -13,11 +13,16 @@ use anstyle::{AnsiColor, Color, Style};
 
 use crate::present::Role;
 
-/// Output formats of `--once`, a query and `--kill`: one arm and one file each.
+/// Output formats of `--once`, a query and `--kill`: one arm and one file each. A query and
+/// `--kill` answer as a table or JSON; `Jsonl` and `Prometheus` are listings only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Table,
     Json,
+    /// One socket per line (`jsonl.rs`).
+    Jsonl,
+    /// The Prometheus text exposition format (`prometheus.rs`).
+    Prometheus,
 }
 
 /// Colours are a presentation choice made once at the edge; `Paint` applies it.
