@@ -23,7 +23,7 @@ use other::Waiter;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{AppError, WatchConfig, exit};
 use crate::collect::{Collector, Refresh, Request};
@@ -133,11 +133,19 @@ pub fn run(config: &WatchConfig, out: &mut dyn Write) -> Result<u8, AppError> {
         said: Vec::new(),
     };
     loop {
+        let started = Instant::now();
         watch.tick(&mut events)?;
-        if waiter.sleep(config.interval) == Wake::Stop {
+        if waiter.sleep(rest(config.interval, started.elapsed())) == Wake::Stop {
             return Ok(exit::OK);
         }
     }
+}
+
+/// Refreshes start every `interval` (so a change is seen within one interval and one
+/// collection), but a collection slower than the interval still leaves a quarter of it idle
+/// rather than running back to back on a huge host.
+fn rest(interval: Duration, collecting: Duration) -> Duration {
+    interval.saturating_sub(collecting).max(interval / 4)
 }
 
 /// The watch between two refreshes.
@@ -236,7 +244,14 @@ mod tests {
     use crate::model::{
         Family, HiddenReason, Owner, Process, Proto, SockState, TableError, Visibility,
     };
-    use std::time::Duration;
+
+    #[test]
+    fn refreshes_keep_the_interval_and_always_rest_a_little() {
+        let ms = Duration::from_millis;
+        assert_eq!(rest(ms(1000), ms(100)), ms(900));
+        assert_eq!(rest(ms(1000), ms(900)), ms(250));
+        assert_eq!(rest(ms(1000), ms(3000)), ms(250));
+    }
 
     fn listener(proto: Proto, addr: &str, port: u16, inode: u64, owner: Owner) -> Socket {
         let local_addr = addr.parse().expect("address");
