@@ -277,17 +277,85 @@ mod tests {
         assert_eq!(label_set(&labels), r#"{proto="tcp",process="a\"b"}"#);
     }
 
+    fn one_listener(name: &str) -> Snapshot {
+        let local_addr = "0.0.0.0".parse().expect("address");
+        let socket = Socket {
+            proto: Proto::Tcp,
+            family: Family::Ipv4,
+            local_addr,
+            port: 8080,
+            remote: None,
+            state: crate::model::SockState::Listen,
+            inode: 7,
+            uid: Some(0),
+            v6only: None,
+            owner: Owner::Known(vec![42]),
+        };
+        let process = crate::model::Process {
+            pid: 42,
+            name: crate::model::SafeText::new(name),
+            ..crate::model::Process::default()
+        };
+        Snapshot {
+            taken_at: std::time::SystemTime::UNIX_EPOCH,
+            host: crate::model::SafeText::new("h"),
+            sockets: vec![socket],
+            processes: BTreeMap::from([(42, process)]),
+            users: BTreeMap::new(),
+            connections: BTreeMap::new(),
+            fds: BTreeMap::new(),
+            ephemeral: None,
+            visibility: crate::model::Visibility::default(),
+            table_errors: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Every metric and label name written is valid, and every family is described once.
     #[test]
-    fn every_name_is_a_valid_metric_or_label_name() {
-        for label in LISTENER_LABELS {
-            assert!(is_name(label, false), "{label}");
-        }
-        for name in ["portscope_listener_sockets", "portscope_build_info", "a:b"] {
-            assert!(is_name(name, true), "{name}");
-        }
+    fn every_name_written_is_valid_and_described_once() {
         for bad in ["", "1a", "a-b", "__x", "a b"] {
             assert!(!is_name(bad, true), "{bad}");
         }
+        let options = Options {
+            all: true,
+            selection: Selection::LISTENERS,
+            collect_duration: Duration::from_micros(1500),
+        };
+        let mut out = Vec::new();
+        write_prometheus(&mut out, &one_listener("a\"b\\c\nd"), &options).expect("write");
+        let text = String::from_utf8(out).expect("UTF-8");
+        let mut described = Vec::new();
+        for line in text.lines() {
+            if let Some(name) = line
+                .strip_prefix("# TYPE ")
+                .and_then(|r| r.split(' ').next())
+            {
+                assert!(is_name(name, true) && !described.contains(&name), "{line}");
+                described.push(name);
+                continue;
+            }
+            if line.starts_with('#') {
+                continue;
+            }
+            let name = line.split(['{', ' ']).next().unwrap_or_default();
+            assert_eq!(
+                described.last(),
+                Some(&name),
+                "samples follow their TYPE: {line}"
+            );
+            let labels = line.split_once('{').map_or("", |(_, rest)| rest);
+            for pair in labels.split("\",").filter(|p| p.contains('=')) {
+                let label = pair.split('=').next().unwrap_or_default();
+                assert!(is_name(label, false), "{label} in {line}");
+            }
+        }
+        assert_eq!(described.len(), 7, "{text}");
+        assert!(text.contains(r#"process="a\"b\\\\c\\nd""#), "{text}");
+        assert!(
+            text.contains("portscope_collect_duration_seconds 0.0015\n"),
+            "{text}"
+        );
     }
 
     /// The label vocabulary is the JSON one, so a dashboard and a jq query agree.
