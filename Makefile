@@ -12,12 +12,14 @@ build:
 	$(CARGO) build --release
 
 # The tests bind real sockets, fork real holders (python3), drive the TUI in tmux, and,
-# as root, build network namespaces (iproute2) and load the BPF owner map (built by clang).
+# as root, build network namespaces (iproute2) and load the BPF owner map (built by clang);
+# the Prometheus output is checked by promtool and a real node_exporter (Debian packages).
 test: test-deps
 	$(CARGO) test --all-targets
 
 test-deps:
-	@scripts/ensure-tools.sh python3 tmux ip ss unshare nsenter setpriv cc useradd userdel clang
+	@scripts/ensure-tools.sh python3 tmux ip ss unshare nsenter setpriv cc useradd userdel clang \
+	  promtool prometheus-node-exporter
 
 lint:
 	$(CARGO) fmt --check

@@ -13,6 +13,7 @@ package_for() {
     fuser) echo psmisc ;;
     netstat) echo net-tools ;;
     clang) echo clang ;;
+    promtool) echo prometheus ;;
     *) echo "$1" ;;
   esac
 }

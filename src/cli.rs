@@ -1,6 +1,7 @@
 //! Command-line interface: the clap definitions and the parsers of single values. Nothing else
 //! in the program sees this type: `app::config` turns it into a typed [`crate::app::Mode`].
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -17,7 +18,8 @@ Exit codes:
   4  output could not be written (e.g. disk full)
   5  --kill: nothing was signalled (refused, not confirmed, or permission denied)
   6  --kill: signalled, but a port was still held when --timeout ran out
-  130, 143, 129  the live view was ended by SIGINT, SIGTERM, SIGHUP";
+  130, 143, 129  the live view was ended by SIGINT, SIGTERM, SIGHUP
+  (--watch ends with 0 on SIGINT, SIGTERM, SIGHUP or when stdout is closed)";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -28,7 +30,15 @@ Examples:
   portscope 8000-8100       a range of ports
   portscope 3000 --kill     stop every holder of port 3000 (asks first; SIGTERM)
   portscope --once --json   one JSON document (see README for the schema)
+  portscope --format jsonl  one JSON line per socket, for log shippers
+  portscope --watch --format jsonl
+                            a JSON line whenever a listener comes, goes or changes hands
+  portscope --prometheus-textfile /var/lib/prometheus/node-exporter/portscope.prom
+                            metrics for node_exporter's textfile collector
 ";
+
+/// The help heading of the options for monitoring and log pipelines.
+const FLEET: &str = "Fleet outputs";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,6 +66,20 @@ pub struct Cli {
     /// Same as --format json.
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
+
+    /// Write the Prometheus metrics to PATH (a *.prom file in node_exporter's textfile
+    /// directory), atomically, instead of printing them.
+    #[arg(long, value_name = "PATH", help_heading = FLEET)]
+    pub prometheus_textfile: Option<PathBuf>,
+
+    /// Prometheus: list listeners inside the OS ephemeral range too (always counted).
+    #[arg(long, help_heading = FLEET)]
+    pub prometheus_all: bool,
+
+    /// Print a JSON line whenever a listener appears, goes or changes holders (needs --format
+    /// json or jsonl; checks every --interval).
+    #[arg(long, conflicts_with_all = ["once", "kill"], help_heading = FLEET)]
+    pub watch: bool,
 
     /// Show every socket (established, time-wait, …), not only listeners.
     #[arg(short, long)]
@@ -99,7 +123,7 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
     pub color: ColorWhen,
 
-    /// Live view refresh interval, 100ms to 1h (e.g. 500ms, 2s).
+    /// Live view and --watch refresh interval, 100ms to 1h (e.g. 500ms, 2s).
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, default_value = "1s", allow_hyphen_values = true)]
     pub interval: Duration,
 
@@ -152,8 +176,14 @@ pub enum ColorWhen {
 /// `--format`: one arm per output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
+    /// Grouped by port range, for people.
     Table,
+    /// One JSON document.
     Json,
+    /// One JSON line per socket.
+    Jsonl,
+    /// Prometheus text exposition (for node_exporter's textfile collector).
+    Prometheus,
 }
 
 /// A process id as the kernel's `pid_t` allows it: 1 to 2147483647.

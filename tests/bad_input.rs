@@ -89,6 +89,47 @@ fn bad_arguments_exit_2_with_one_line() {
     }
 }
 
+/// The fleet outputs refuse what they cannot do, each in one line naming the option.
+#[test]
+fn fleet_options_refuse_what_they_cannot_do() {
+    let table: &[(&[&str], &str)] = &[
+        (&["--prometheus-textfile", "/tmp/x.txt"], "'/tmp/x.txt'"),
+        (
+            &["--prometheus-textfile", "/tmp/x.txt"],
+            "must end in .prom",
+        ),
+        (&["--prometheus-textfile", "/tmp/dir/"], "must end in .prom"),
+        (
+            &["--prometheus-textfile", "/tmp/x.prom.tmp"],
+            "must end in .prom",
+        ),
+        (
+            &["--prometheus-textfile", "a.prom", "--json"],
+            "--prometheus-textfile",
+        ),
+        (
+            &["--prometheus-textfile", "a.prom", "--format", "jsonl"],
+            "--format",
+        ),
+        (&["--prometheus-all"], "--prometheus-all"),
+        (&["--prometheus-all", "--json"], "--prometheus-all"),
+        (&["--watch"], "--watch"),
+        (&["--watch", "--format", "table"], "--format jsonl"),
+        (&["--watch", "--format", "prometheus"], "--watch"),
+        (&["--watch", "--json", "--all"], "--all"),
+        (&["--watch", "--json", "--once"], "--once"),
+        (&["--watch", "--json", "--interval", "50ms"], "'50ms'"),
+        (&["3000", "--kill", "--format", "jsonl"], "--kill"),
+        (
+            &["3000", "--kill", "--prometheus-textfile", "a.prom"],
+            "--kill",
+        ),
+    ];
+    for (args, offending) in table {
+        check(args, offending);
+    }
+}
+
 #[test]
 fn a_reversed_range_says_how_to_fix_it() {
     let line = check(&["3010-3000"], "'3010-3000'");

@@ -4,12 +4,18 @@
 #[path = "common/fixtures.rs"]
 mod fixtures;
 
-use fixtures::fixed_host;
+use std::time::Duration;
+
+use fixtures::{HOSTILE, fixed_host, listen, process};
+use portscope::app::watch::write_changes;
 use portscope::filter::HolderFilter;
-use portscope::model::{HiddenReason, Owner, PortSpec, Selection};
+use portscope::model::{HiddenReason, Owner, PortSpec, Proto, Selection, Snapshot};
 use portscope::query;
 use portscope::report::Paint;
+use portscope::report::events::{EventWriter, SnapshotLines};
 use portscope::report::json::{QueryEntry, write_json};
+use portscope::report::jsonl::write_jsonl;
+use portscope::report::prometheus::{Options, write_prometheus};
 use portscope::report::query::{Asked, write_answers};
 use portscope::report::table::{TableOptions, write_table};
 
@@ -26,10 +32,9 @@ fn specs(texts: &[&str]) -> Vec<PortSpec> {
         .collect()
 }
 
-/// The listeners of the fixed host, as `--once` collects them.
+/// The listeners of the fixed host as a table.
 fn table(width: Option<usize>) -> String {
-    let mut snapshot = fixed_host();
-    snapshot.sockets.retain(|s| s.is_listener());
+    let snapshot = listeners();
     let options = TableOptions {
         width,
         all: false,
@@ -57,6 +62,103 @@ fn json_query_document() {
     only.sockets
         .retain(|s| specs.iter().any(|p| p.matches(s.proto, s.port)));
     insta::assert_snapshot!(render(|out| write_json(out, &only, Some(&entries))));
+}
+
+/// The listeners of the fixed host, as `--once` collects them.
+fn listeners() -> Snapshot {
+    let mut snapshot = fixed_host();
+    snapshot.sockets.retain(|s| s.is_listener());
+    snapshot
+}
+
+fn prometheus(all: bool) -> String {
+    let options = Options {
+        all,
+        selection: Selection::LISTENERS,
+        collect_duration: Duration::from_millis(140),
+    };
+    render(|out| write_prometheus(out, &listeners(), &options))
+}
+
+/// The ephemeral-range listeners (51820, 52000, 55555) are counted, not listed.
+#[test]
+fn prometheus_exposition() {
+    let text = prometheus(false);
+    assert!(!text.contains("port=\"55555\""), "{text}");
+    assert!(text.contains("portscope_series_omitted 3\n"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+/// With `--prometheus-all`: the hostile name arrives sanitized, its backslashes doubled.
+#[test]
+fn prometheus_exposition_all() {
+    let text = prometheus(true);
+    assert!(
+        text.contains(r#"process="evil\\e[31m\\u{9b}2J\\u{202e}txt""#),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn jsonl_lines() {
+    let text = render(|out| write_jsonl(out, &listeners()));
+    for line in text.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
+        assert_eq!(
+            (&value["schema"], &value["host"]),
+            (&1.into(), &"testhost".into())
+        );
+    }
+    assert_eq!(text.lines().count(), listeners().sockets.len());
+    insta::assert_snapshot!(text);
+}
+
+/// A watch over the fixed host: sshd restarted (new inode), nginx forked a worker, the
+/// hostile listener went away and a new one appeared.
+#[test]
+fn watch_events() {
+    let old = listeners();
+    let mut new = listeners();
+    new.taken_at += Duration::from_secs(2);
+    new.sockets.retain(|s| s.port != 55555);
+    for socket in new.sockets.iter_mut() {
+        match socket.port {
+            22 => socket.inode = 40,
+            80 => socket.owner = Owner::Known(vec![400, 401, 402, 403]),
+            _ => {}
+        }
+    }
+    new.processes.insert(
+        403,
+        process(
+            403,
+            "nginx",
+            &["nginx: worker process"],
+            (33, "www-data"),
+            400,
+        ),
+    );
+    new.sockets.push(listen(
+        Proto::Tcp,
+        "0.0.0.0",
+        9090,
+        41,
+        0,
+        Owner::Known(vec![900]),
+    ));
+    let text = render(|out| {
+        let mut events = EventWriter::new(out, SnapshotLines::PerSocket);
+        events.snapshot(&old)?;
+        write_changes(&mut events, &old, &new)?;
+        events.error(
+            &new.host,
+            new.taken_at,
+            "cannot read the socket table udp6: test",
+        )
+    });
+    assert!(!text.contains(HOSTILE), "{text}");
+    insta::assert_snapshot!(text);
 }
 
 #[test]

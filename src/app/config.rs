@@ -1,6 +1,7 @@
 //! The one place where command-line arguments become a typed request: [`Mode`] with what its
 //! arm needs. Nothing past this file sees the clap struct.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{Cli, ColorWhen, FormatArg};
@@ -8,6 +9,7 @@ use crate::collect::resolve_user;
 use crate::filter::{Filter, HolderFilter};
 use crate::model::{NetnsScope, PortSpec, Selection};
 use crate::report::Format;
+use crate::report::events::SnapshotLines;
 use crate::stop::StopSignal;
 
 /// A `--kill` over more port numbers than this needs `--all-holders` as well as `--yes`.
@@ -20,6 +22,7 @@ pub enum Mode {
     Once(OnceConfig),
     Query(QueryConfig),
     Stop(StopConfig),
+    Watch(WatchConfig),
     Completions(clap_complete::Shell),
     Man,
 }
@@ -34,6 +37,24 @@ pub struct LiveConfig {
 pub struct OnceConfig {
     pub filter: Filter,
     pub format: Format,
+    pub prometheus: PrometheusConfig,
+}
+
+/// `--format prometheus` and its options.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PrometheusConfig {
+    /// `--prometheus-textfile`: replace this `*.prom` file instead of printing.
+    pub textfile: Option<PathBuf>,
+    /// `--prometheus-all`: list ephemeral-range listeners too.
+    pub all: bool,
+}
+
+/// `--watch`: events at `interval`, the first state written as `lines` says.
+#[derive(Debug, PartialEq, Eq)]
+pub struct WatchConfig {
+    pub filter: Filter,
+    pub lines: SnapshotLines,
+    pub interval: Duration,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -92,15 +113,18 @@ pub fn mode(cli: &Cli, console: &Console) -> Result<(Mode, Output), String> {
     if cli.man {
         return Ok((Mode::Man, output));
     }
-    let format = format(cli);
+    let format = format(cli)?;
     let mut filter = filter(cli)?;
     filter.netns = match &cli.netns {
         Some(scope) => checked(scope)?,
         None => console.default_netns.clone(),
     };
+    let listing_only = matches!(format, Some(Format::Jsonl | Format::Prometheus));
     let mode = if cli.kill {
         Mode::Stop(stop(cli, filter, format)?)
-    } else if !cli.ports.is_empty() {
+    } else if cli.watch {
+        Mode::Watch(watch(cli, filter, format)?)
+    } else if !cli.ports.is_empty() && !listing_only {
         Mode::Query(QueryConfig {
             filter,
             format: format.unwrap_or(Format::Table),
@@ -109,6 +133,10 @@ pub fn mode(cli: &Cli, console: &Console) -> Result<(Mode, Output), String> {
         Mode::Once(OnceConfig {
             filter,
             format: format.unwrap_or(Format::Table),
+            prometheus: PrometheusConfig {
+                textfile: cli.prometheus_textfile.clone(),
+                all: cli.prometheus_all,
+            },
         })
     } else {
         Mode::Live(LiveConfig {
@@ -129,12 +157,70 @@ fn checked(scope: &NetnsScope) -> Result<NetnsScope, String> {
     }
 }
 
-fn format(cli: &Cli) -> Option<Format> {
-    match (cli.json, cli.format) {
+/// The format asked for, if any; `--prometheus-textfile` is the Prometheus format written to
+/// a file, and `--prometheus-all` needs it.
+fn format(cli: &Cli) -> Result<Option<Format>, String> {
+    let asked = match (cli.json, cli.format) {
         (true, _) | (_, Some(FormatArg::Json)) => Some(Format::Json),
         (_, Some(FormatArg::Table)) => Some(Format::Table),
+        (_, Some(FormatArg::Jsonl)) => Some(Format::Jsonl),
+        (_, Some(FormatArg::Prometheus)) => Some(Format::Prometheus),
         (false, None) => None,
+    };
+    let format = match (&cli.prometheus_textfile, asked) {
+        (Some(path), None | Some(Format::Prometheus)) => {
+            textfile_path(path)?;
+            Some(Format::Prometheus)
+        }
+        (Some(_), Some(_)) => {
+            return Err("--prometheus-textfile writes the Prometheus format: drop --format/--json, or use --format prometheus".to_string());
+        }
+        (None, asked) => asked,
+    };
+    if cli.prometheus_all && format != Some(Format::Prometheus) {
+        return Err(
+            "--prometheus-all works only with --format prometheus or --prometheus-textfile"
+                .to_string(),
+        );
     }
+    Ok(format)
+}
+
+/// node_exporter's textfile collector reads only `*.prom` files: any other name would be
+/// written and silently never exported.
+fn textfile_path(path: &Path) -> Result<(), String> {
+    let named_prom = path
+        .file_name()
+        .is_some_and(|name| name.as_encoded_bytes().ends_with(b".prom"));
+    match named_prom {
+        true => Ok(()),
+        false => Err(format!(
+            "invalid value '{}' for --prometheus-textfile <PATH>: the file name must end in .prom (node_exporter's textfile collector reads only *.prom files)",
+            path.display()
+        )),
+    }
+}
+
+/// `--watch` writes JSON events: `--format json` (the first state on one line) or `jsonl`
+/// (one line per socket throughout).
+fn watch(cli: &Cli, filter: Filter, format: Option<Format>) -> Result<WatchConfig, String> {
+    let lines = match format {
+        Some(Format::Json) => SnapshotLines::One,
+        Some(Format::Jsonl) => SnapshotLines::PerSocket,
+        _ => {
+            return Err(
+                "--watch prints JSON events: add --format jsonl or --format json".to_string(),
+            );
+        }
+    };
+    if cli.all {
+        return Err("--watch follows listeners; it does not take --all".to_string());
+    }
+    Ok(WatchConfig {
+        filter,
+        lines,
+        interval: cli.interval,
+    })
 }
 
 fn stop(cli: &Cli, filter: Filter, format: Option<Format>) -> Result<StopConfig, String> {
@@ -142,6 +228,9 @@ fn stop(cli: &Cli, filter: Filter, format: Option<Format>) -> Result<StopConfig,
         return Err(
             "--kill needs the ports whose holders to stop, e.g. portscope 3000 --kill".to_string(),
         );
+    }
+    if matches!(format, Some(Format::Jsonl | Format::Prometheus)) {
+        return Err("--kill reports as a table or JSON: use --format table or --json".to_string());
     }
     Ok(StopConfig {
         query: QueryConfig {
@@ -233,8 +322,61 @@ mod tests {
             matches!(parse(&["--format", "json"]), Ok(Mode::Once(c)) if c.format == Format::Json)
         );
         assert!(matches!(parse(&["3000"]), Ok(Mode::Query(_))));
+        assert!(matches!(parse(&["3000", "--json"]), Ok(Mode::Query(_))));
         assert!(matches!(parse(&["3000", "--kill", "-y"]), Ok(Mode::Stop(c)) if c.yes));
         assert!(matches!(parse(&["--man"]), Ok(Mode::Man)));
+    }
+
+    #[test]
+    fn fleet_outputs_are_listings_that_ports_narrow() {
+        let Ok(Mode::Once(jsonl)) = parse(&["--format", "jsonl", "3000"]) else {
+            panic!("jsonl");
+        };
+        assert_eq!(jsonl.format, Format::Jsonl);
+        assert_eq!(jsonl.filter.ports.len(), 1);
+        let Ok(Mode::Once(metrics)) = parse(&["--format", "prometheus", "--prometheus-all"]) else {
+            panic!("prometheus");
+        };
+        assert_eq!(
+            (
+                metrics.format,
+                metrics.prometheus.textfile,
+                metrics.prometheus.all
+            ),
+            (Format::Prometheus, None, true)
+        );
+        let Ok(Mode::Once(file)) = parse(&["--prometheus-textfile", "/var/lib/x/portscope.prom"])
+        else {
+            panic!("textfile");
+        };
+        assert_eq!(file.format, Format::Prometheus);
+        assert_eq!(
+            file.prometheus.textfile.as_deref(),
+            Some(std::path::Path::new("/var/lib/x/portscope.prom"))
+        );
+        assert!(parse(&["--format", "prometheus", "--prometheus-textfile", "p.prom"]).is_ok());
+    }
+
+    #[test]
+    fn watch_takes_json_or_jsonl_and_the_interval() {
+        let Ok(Mode::Watch(json)) = parse(&["--watch", "--json", "--interval", "250ms"]) else {
+            panic!("watch --json");
+        };
+        assert_eq!(json.lines, SnapshotLines::One);
+        assert_eq!(json.interval, Duration::from_millis(250));
+        let Ok(Mode::Watch(jsonl)) = parse(&["--watch", "--format", "jsonl", "-u", "53"]) else {
+            panic!("watch jsonl");
+        };
+        assert_eq!(jsonl.lines, SnapshotLines::PerSocket);
+        assert!(!jsonl.filter.selection.tcp && jsonl.filter.ports.len() == 1);
+        for refused in [
+            &["--watch"][..],
+            &["--watch", "--format", "table"],
+            &["--watch", "--json", "--all"],
+            &["--watch", "--format", "prometheus"],
+        ] {
+            assert!(parse(refused).is_err(), "{refused:?}");
+        }
     }
 
     #[test]

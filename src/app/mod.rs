@@ -4,8 +4,13 @@ mod config;
 mod once;
 mod query;
 mod stop;
+mod textfile;
+pub mod watch;
 
-pub use config::{Console, LiveConfig, Mode, OnceConfig, Output, QueryConfig, StopConfig};
+pub use config::{
+    Console, LiveConfig, Mode, OnceConfig, Output, PrometheusConfig, QueryConfig, StopConfig,
+    WatchConfig,
+};
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 
@@ -116,6 +121,7 @@ pub fn run(cli: &Cli) -> Result<u8, AppError> {
         Mode::Once(config) => once::run(&config, output, &mut out)?,
         Mode::Query(config) => query::run(&config, output, &mut out)?,
         Mode::Stop(config) => stop::run(&config, output, &mut out)?,
+        Mode::Watch(config) => watch::run(&config, &mut out)?,
     };
     out.flush()?;
     Ok(code)

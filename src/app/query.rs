@@ -81,7 +81,8 @@ pub fn run(config: &QueryConfig, output: Output, out: &mut dyn Write) -> Result<
             let asked = asked_only(&snapshot, filter);
             write_json(out, &asked, Some(&entries))?;
         }
-        Format::Table => {
+        // Config sends the line formats (jsonl, prometheus) to the listing, never here.
+        Format::Table | Format::Jsonl | Format::Prometheus => {
             let asked = Asked {
                 selection: filter.selection,
                 holders: &filter.holders,

@@ -170,6 +170,8 @@ trait ProcessSource: Send {
 #[derive(Debug, Default)]
 struct Owners {
     by_inode: HashMap<u64, Vec<u32>>,
+    /// (inode, pid) → that holder's fds for the socket, where the source sees them.
+    fds: HashMap<(u64, u32), Vec<u32>>,
     /// Why some holders may be invisible; None when every process could be read.
     blindness: Option<HiddenReason>,
     /// The uids of the processes that could not be read, when they can be known.
@@ -285,6 +287,11 @@ impl Collector {
             host: host_name(),
             last: None,
         }
+    }
+
+    /// This host's name, sanitized (what every snapshot calls it).
+    pub fn host(&self) -> &SafeText {
+        &self.host
     }
 
     /// The sockets `keep` accepts, without looking up owners: cheap, for polling a port.
@@ -446,6 +453,7 @@ impl Collector {
             .filter_map(|uid| Some((uid, self.users.name(uid)?)))
             .collect();
         warnings.append(&mut self.users.failures);
+        let fds = holder_fds(&sockets, &owners);
         let mut snapshot = Snapshot {
             taken_at,
             host: self.host.clone(),
@@ -453,6 +461,7 @@ impl Collector {
             processes,
             users,
             connections,
+            fds,
             ephemeral: self.sockets.ephemeral_range(),
             visibility: Visibility {
                 unreadable_pids: owners.unreadable_pids,
@@ -548,6 +557,15 @@ fn count_connections(rows: &[Socket], listeners: &[Socket]) -> BTreeMap<u64, Con
         }
     }
     counts
+}
+
+/// The fds of the holders that made it into the snapshot (not of those that exited meanwhile).
+fn holder_fds(sockets: &[Socket], owners: &Owners) -> BTreeMap<(u64, u32), Vec<u32>> {
+    sockets
+        .iter()
+        .flat_map(|s| s.owner.pids().iter().map(move |&pid| (s.inode, pid)))
+        .filter_map(|key| Some((key, owners.fds.get(&key)?.clone())))
+        .collect()
 }
 
 fn owner_of(socket: &Socket, owners: &Owners) -> Owner {

@@ -2,10 +2,11 @@
 //! gives the process facts. The UDP connected state is not available here, so every bound UDP
 //! socket counts as a listener, and the socket's uid is unknown.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use netstat2::{AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo, TcpState};
+use rustc_hash::FxHashMap as HashMap;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
 use super::users::UserNames;

@@ -49,6 +49,13 @@ impl Family {
             Family::Ipv6
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
 }
 
 /// Which sockets are wanted: protocols, families, and listeners only or every state. The CLI,
@@ -620,6 +627,9 @@ pub struct Snapshot {
     pub users: BTreeMap<u32, SafeText>,
     /// Established TCP connections by listening socket (its inode), for the live view.
     pub connections: BTreeMap<u64, Connections>,
+    /// (socket inode, holder pid) → that holder's fd numbers for the socket, sorted (osquery's
+    /// `listening_ports.fd`). Empty where the OS does not tell (netstat2).
+    pub fds: BTreeMap<(u64, u32), Vec<u32>>,
     /// This OS's own ephemeral port range, when known.
     pub ephemeral: Option<PortRange>,
     pub visibility: Visibility,
@@ -666,6 +676,13 @@ impl Snapshot {
         let mut holders: Vec<&Process> = self.holders(socket).collect();
         holders.sort_by_key(|p| (Some(p.pid) != lead, p.pid));
         holders
+    }
+
+    /// The fds through which `pid` holds `socket`, sorted; empty when unknown.
+    pub fn fds_of(&self, socket: &Socket, pid: u32) -> &[u32] {
+        self.fds
+            .get(&(socket.inode, pid))
+            .map_or(&[], Vec::as_slice)
     }
 
     pub fn in_ephemeral(&self, port: u16) -> bool {

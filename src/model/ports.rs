@@ -38,6 +38,15 @@ impl RangeGroup {
         }
     }
 
+    /// The machine-readable name, as JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RangeGroup::WellKnown => "well-known",
+            RangeGroup::Registered => "registered",
+            RangeGroup::Dynamic => "dynamic",
+        }
+    }
+
     /// One sentence for the help screen.
     pub fn explain(self) -> &'static str {
         match self {
@@ -194,6 +203,15 @@ impl Exposure {
             Exposure::All
         } else {
             Exposure::Specific
+        }
+    }
+
+    /// The machine-readable name, as JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exposure::Loopback => "loopback",
+            Exposure::All => "all",
+            Exposure::Specific => "specific",
         }
     }
 

@@ -189,6 +189,17 @@ pub fn owner_role(owner: &Owner) -> Role {
     }
 }
 
+/// The network namespace a socket lives in, as the fleet outputs name it (the Prometheus
+/// `netns` label, the key of `--watch` events): its short name (`host`, `t_a`, `web-1`,
+/// `netns:[4026532178]`). A snapshot of only the current namespace calls it `host`.
+pub fn netns_label(snapshot: &Snapshot, socket: &Socket) -> String {
+    match snapshot.netns_of(socket) {
+        Some(netns) => netns.name.to_string(),
+        None if socket.netns == 0 => "host".to_string(),
+        None => format!("netns:[{}]", socket.netns),
+    }
+}
+
 /// `127.0.0.1:3000`, with `*` when the port is inside the OS's ephemeral range.
 pub fn local_label(snapshot: &Snapshot, socket: &Socket) -> String {
     let mark = if snapshot.in_ephemeral(socket.port) {

@@ -146,8 +146,10 @@ pub fn verdict_name(verdict: Verdict) -> &'static str {
     }
 }
 
+/// One socket as every JSON output shows it: an element of the document's `sockets`, the body
+/// of a `--format jsonl` line and of a `--watch` event.
 #[derive(Serialize)]
-struct JsonSocket<'a> {
+pub struct JsonSocket<'a> {
     proto: Proto,
     family: Family,
     local_addr: String,
@@ -176,6 +178,8 @@ struct JsonSocket<'a> {
 #[derive(Serialize)]
 pub struct JsonProcess<'a> {
     pid: u32,
+    /// The fds through which this holder holds the socket (empty where the OS does not tell).
+    fds: &'a [u32],
     name: &'a SafeText,
     comm: &'a SafeText,
     cmdline: &'a [SafeText],
@@ -310,7 +314,7 @@ impl Serialize for Sockets<'_> {
     }
 }
 
-fn socket<'a>(snapshot: &'a Snapshot, socket: &'a Socket) -> JsonSocket<'a> {
+pub fn socket<'a>(snapshot: &'a Snapshot, socket: &'a Socket) -> JsonSocket<'a> {
     JsonSocket {
         proto: socket.proto,
         family: socket.family,
@@ -337,14 +341,15 @@ fn socket<'a>(snapshot: &'a Snapshot, socket: &'a Socket) -> JsonSocket<'a> {
         processes: snapshot
             .holders_lead_first(socket)
             .into_iter()
-            .map(process)
+            .map(|p| process(p, snapshot.fds_of(socket, p.pid)))
             .collect(),
     }
 }
 
-pub fn process(process: &Process) -> JsonProcess<'_> {
+pub fn process<'a>(process: &'a Process, fds: &'a [u32]) -> JsonProcess<'a> {
     JsonProcess {
         pid: process.pid,
+        fds,
         name: &process.name,
         comm: &process.comm,
         cmdline: &process.cmdline,

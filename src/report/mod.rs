@@ -1,7 +1,10 @@
 //! Non-interactive output: one file per format. Every writer takes `impl Write`, so tests can
 //! capture exactly the bytes a user would see. Words, columns and roles come from `present`.
 
+pub mod events;
 pub mod json;
+pub mod jsonl;
+pub mod prometheus;
 pub mod query;
 pub mod stop;
 pub mod table;
@@ -10,11 +13,16 @@ use anstyle::{AnsiColor, Color, Style};
 
 use crate::present::Role;
 
-/// Output formats of `--once`, a query and `--kill`: one arm and one file each.
+/// Output formats of `--once`, a query and `--kill`: one arm and one file each. A query and
+/// `--kill` answer as a table or JSON; `Jsonl` and `Prometheus` are listings only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Table,
     Json,
+    /// One socket per line (`jsonl.rs`).
+    Jsonl,
+    /// The Prometheus text exposition format (`prometheus.rs`).
+    Prometheus,
 }
 
 /// Colours are a presentation choice made once at the edge; `Paint` applies it.

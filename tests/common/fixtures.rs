@@ -218,9 +218,11 @@ pub fn fixed_host() -> Snapshot {
             },
         ),
     ]);
+    let fds = holder_fds(&sockets);
     Snapshot {
         taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(T0),
         host: SafeText::new("testhost"),
+        fds,
         sockets,
         processes: processes.into_iter().map(|p| (p.pid, p)).collect(),
         users,
@@ -238,6 +240,18 @@ pub fn fixed_host() -> Snapshot {
         related: vec![],
         warnings: vec![],
     }
+}
+
+/// Each holder holds its socket at fd 3 + inode % 4; the nginx master (400) holds port 80 twice
+/// (fds 6 and 9, as after a dup), as a reloaded master does.
+fn holder_fds(sockets: &[Socket]) -> BTreeMap<(u64, u32), Vec<u32>> {
+    let mut fds: BTreeMap<(u64, u32), Vec<u32>> = sockets
+        .iter()
+        .flat_map(|s| s.owner.pids().iter().map(move |&pid| (s.inode, pid)))
+        .map(|(inode, pid)| ((inode, pid), vec![3 + (inode % 4) as u32]))
+        .collect();
+    fds.insert((12, 400), vec![6, 9]);
+    fds
 }
 
 /// The fixed host without its hidden-owner socket (so the header has no summary line).

@@ -7,6 +7,8 @@
  *                               answered as the kernel answers when it has no diag handler for
  *                               the protocol: an NLMSG_DONE carrying -ENOENT (the kernel does
  *                               exactly this for RAW and SCTP when their modules are missing).
+ *   PORTSCOPE_SHIM_NO_DIAG_WHILE=PATH  with NO_DIAG: the fault holds only while PATH exists, so a
+ *                               test can make a table fail and recover under a running --watch.
  *   PORTSCOPE_SHIM_EXIT_PID=N   the first open of /proc/N/stat first SIGKILLs pid N and waits
  *                               until it is gone: a holder that exits mid-scan, deterministically.
  *   PORTSCOPE_SHIM_CLOCK=S      CLOCK_REALTIME reads S seconds since the epoch (S may be
@@ -50,6 +52,10 @@ ssize_t send(int fd, const void *buf, size_t len, int flags) {
     if (!real_send) real_send = dlsym(RTLD_NEXT, "send");
     int set;
     long proto = env_number("PORTSCOPE_SHIM_NO_DIAG", &set);
+    const char *while_path = getenv("PORTSCOPE_SHIM_NO_DIAG_WHILE");
+    if (set && while_path != NULL && *while_path != '\0' && access(while_path, F_OK) != 0) {
+        set = 0;
+    }
     const unsigned char *bytes = buf;
     /* struct nlmsghdr (16 bytes), then inet_diag_req_v2: family, protocol, ... */
     if (set && fd >= 0 && fd < MAX_FD && len >= 18) {

@@ -164,6 +164,7 @@ impl OwnerSource for ProcOwners {
         let euid = rustix::process::geteuid();
         Owners {
             by_inode: scan.owners,
+            fds: scan.fds,
             blindness: blind.reason,
             hidden_uids: blind.hidden_uids,
             unreadable_pids: scan.unreadable,

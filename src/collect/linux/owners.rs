@@ -23,6 +23,8 @@ use crate::collect::Hints;
 pub struct OwnerScan {
     /// inode → every pid holding an fd to it, sorted and unique.
     pub owners: HashMap<u64, Vec<u32>>,
+    /// (inode, pid) → the fds through which that pid holds it, sorted.
+    pub fds: HashMap<(u64, u32), Vec<u32>>,
     /// Processes whose fd table could not be read (permission), sorted.
     pub unreadable: Vec<u32>,
     /// False when /proc itself could not be listed.
@@ -257,12 +259,14 @@ impl OwnerIndex {
 
     fn result(&self, wanted: &HashSet<u64>) -> OwnerScan {
         let mut owners: HashMap<u64, Vec<u32>> = HashMap::default();
+        let mut fds: HashMap<(u64, u32), Vec<u32>> = HashMap::default();
         for (&pid, held) in &self.holdings {
-            for &(_, inode) in held.iter().filter(|(_, inode)| wanted.contains(inode)) {
+            for &(fd, inode) in held.iter().filter(|(_, inode)| wanted.contains(inode)) {
                 owners.entry(inode).or_default().push(pid);
+                fds.entry((inode, pid)).or_default().push(fd);
             }
         }
-        for pids in owners.values_mut() {
+        for pids in owners.values_mut().chain(fds.values_mut()) {
             pids.sort_unstable();
             pids.dedup();
         }
@@ -270,6 +274,7 @@ impl OwnerIndex {
         unreadable.sort_unstable();
         OwnerScan {
             owners,
+            fds,
             unreadable,
             proc_readable: true,
             exhausted: self.exhausted,
