@@ -4,62 +4,12 @@
 
 mod common;
 
-use std::process::Command;
-
+use common::netns::Netns;
 use common::{
     Holder, Tuple, find_socket, pids_in_answer, query_summary, require_root, run_json_with,
     run_with, socket_list, tuples,
 };
 use serde_json::{Value, json};
-
-/// A uniquely named network namespace with `lo` up, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("psT{}{tag}", std::process::id());
-        ip(&["netns", "add", &name]);
-        let netns = Netns { name };
-        ip(&["-n", &netns.name, "link", "set", "lo", "up"]);
-        netns
-    }
-
-    /// `ip netns exec NAME`
-    fn prefix(&self) -> [&str; 4] {
-        ["ip", "netns", "exec", &self.name]
-    }
-
-    /// Runs a shell command inside the namespace.
-    fn sh(&self, script: &str) {
-        let status = Command::new("ip")
-            .args(["netns", "exec", &self.name, "sh", "-c", script])
-            .status()
-            .expect("run ip netns exec");
-        assert!(status.success(), "in {}: {script}", self.name);
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-fn ip(args: &[&str]) {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("run ip (iproute2)");
-    assert!(
-        output.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 fn all_tuples(holders: &[&Holder]) -> Vec<Tuple> {
     let mut all: Vec<Tuple> = holders

@@ -671,14 +671,19 @@ fn dedup_errors(errors: &mut Vec<TableError>) {
 fn behind_publications(snapshot: &Snapshot, everything: &[Socket]) -> Vec<Socket> {
     let mut related: Vec<Socket> = Vec::new();
     for publication in &snapshot.published {
-        let (Some(netns), Some((_, port))) = (publication.target_netns, publication.target) else {
+        let Some(netns) = publication.target_netns else {
             continue;
         };
+        // Where the port inside is not known, every listener inside may be the one.
+        let port = publication.target.map(|(_, port)| port);
         let Some(front) = snapshot.socket_at(publication.socket) else {
             continue;
         };
         let inside = everything.iter().filter(|s| {
-            s.netns == netns && s.port == port && s.proto == front.proto && s.is_listener()
+            s.netns == netns
+                && port.is_none_or(|p| s.port == p)
+                && s.proto == front.proto
+                && s.is_listener()
         });
         for socket in inside {
             let key = (socket.netns, socket.inode);

@@ -107,6 +107,19 @@ pub fn publication_line(snapshot: &Snapshot, publication: &Publication) -> (Stri
                 Role::Warn,
             )
         }
+        Reach::Unknown if publication.target_netns.is_some() => {
+            let holders = inside_holders(snapshot, &inside);
+            let on: Vec<String> = unique_in_order(inside.iter().map(|s| s.local_endpoint()));
+            let words = match on.is_empty() {
+                true => format!("{head}; nothing listens inside at all"),
+                false => format!(
+                    "{head} (the port inside is not recorded; inside it listens on {} → {})",
+                    on.join(", "),
+                    holders.join(", ")
+                ),
+            };
+            (words, Role::Dim)
+        }
         Reach::Unknown if snapshot.namespaces.len() <= 1 => (
             format!("{head} (not followed: its namespace was not looked at; see --netns all)"),
             Role::Dim,

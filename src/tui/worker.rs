@@ -31,9 +31,17 @@ struct Worker {
     /// The interval actually kept: `interval`, or longer when a refresh costs more CPU than
     /// the budget allows.
     pace: Duration,
+    /// What the last few refreshes cost: the budget is an average, so one that had to do a
+    /// full scan does not slow the next one down on its own.
+    costs: std::collections::VecDeque<Duration>,
+    /// The first collection happened (it is not counted).
+    primed: bool,
     paused: bool,
     events: Sender<Event>,
 }
+
+/// How many refreshes the cost is averaged over.
+const COST_WINDOW: usize = 8;
 
 /// Starts the thread; it ends when the request sender is dropped or the UI is gone.
 pub fn spawn(filter: Filter, interval: Duration, events: Sender<Event>) -> Sender<Request> {
@@ -46,6 +54,8 @@ pub fn spawn(filter: Filter, interval: Duration, events: Sender<Event>) -> Sende
                 filter,
                 interval,
                 pace: interval,
+                costs: std::collections::VecDeque::with_capacity(COST_WINDOW),
+                primed: false,
                 paused: false,
                 events,
             };
@@ -76,11 +86,14 @@ impl Worker {
                 }
                 continue;
             }
-            let before = thread_cpu();
+            let before = process_cpu();
             if !self.collect_and_send() {
                 return;
             }
-            if !self.keep_pace(thread_cpu().saturating_sub(before)) {
+            if std::env::var_os("PORTSCOPE_DEBUG_PACE").is_some() {
+                eprintln!("cost {:?}", process_cpu().saturating_sub(before));
+            }
+            if !self.keep_pace(process_cpu().saturating_sub(before)) {
                 return;
             }
             due = Instant::now() + self.pace;
@@ -113,7 +126,17 @@ impl Worker {
     /// Spaces refreshes out when one cost more than the budget; tells the view when the pace
     /// changes. False when the UI has gone away.
     fn keep_pace(&mut self, cost: Duration) -> bool {
-        let pace = pace_for(cost, self.interval);
+        // The first collection reads everything from scratch; the budget is for the ones after.
+        if !std::mem::replace(&mut self.primed, true) {
+            return true;
+        }
+        if self.costs.len() == COST_WINDOW {
+            self.costs.pop_front();
+        }
+        self.costs.push_back(cost);
+        let count = u32::try_from(self.costs.len()).unwrap_or(1).max(1);
+        let average = self.costs.iter().sum::<Duration>() / count;
+        let pace = pace_for(average, self.interval);
         if pace == self.pace {
             return true;
         }
@@ -150,10 +173,11 @@ fn pace_for(cost: Duration, interval: Duration) -> Duration {
     Duration::from_millis(tenths.saturating_mul(100)).max(interval)
 }
 
-/// CPU time of this thread so far.
+/// CPU time of the whole process so far: the collection runs on helper threads too (the
+/// parallel owner scan, one thread per namespace dump), and the budget is for all of it.
 #[cfg(target_os = "linux")]
-fn thread_cpu() -> Duration {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+fn process_cpu() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
     Duration::new(
         u64::try_from(now.tv_sec).unwrap_or(0),
         u32::try_from(now.tv_nsec).unwrap_or(0),
@@ -162,7 +186,7 @@ fn thread_cpu() -> Duration {
 
 /// Elsewhere the wall clock stands in (the collector thread mostly computes).
 #[cfg(not(target_os = "linux"))]
-fn thread_cpu() -> Duration {
+fn process_cpu() -> Duration {
     use std::sync::OnceLock;
     static START: OnceLock<Instant> = OnceLock::new();
     START.get_or_init(Instant::now).elapsed()
@@ -179,6 +203,6 @@ mod tests {
         assert_eq!(pace_for(ms(80), ms(1000)), ms(1000));
         assert_eq!(pace_for(ms(170), ms(1000)), ms(2200));
         assert_eq!(pace_for(ms(170), ms(5000)), ms(5000));
-        assert!(thread_cpu() > Duration::ZERO);
+        assert!(process_cpu() > Duration::ZERO);
     }
 }

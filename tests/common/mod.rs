@@ -2,6 +2,7 @@
 //! that is always cleaned up, and runners for the built `portscope` binary.
 #![allow(dead_code)]
 pub mod fixtures;
+pub mod netns;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;

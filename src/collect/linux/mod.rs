@@ -51,7 +51,7 @@ pub(super) fn sources(
 /// namespace by default; inside another (`ip netns exec`, a container) at that one.
 pub fn in_host_namespace() -> bool {
     let own = netns::discover::inode_of(std::path::Path::new("/proc/thread-self/ns/net"));
-    let host = netns::discover::inode_of(std::path::Path::new("/proc/1/ns/net"))
+    let host = netns::discover::host_inode()
         .or_else(|| own.filter(|&i| i == netns::discover::NET_NS_INIT_INO));
     own.is_some() && own == host
 }

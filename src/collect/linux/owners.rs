@@ -503,8 +503,24 @@ fn note_for_discovery(
         }
     } else if let Some(ns) = parse_netns_link(target) {
         partial.netns_fds.push((pid, fd, ns));
+    } else if target == b"/" {
+        // An nsfs fd opened through a bind mount that is gone since (`ip netns del`) reads
+        // as "/": only its device tells it from the root directory.
+        if let (Ok(stat), Some(nsfs)) = (
+            rustix::fs::statat(dir, name, rustix::fs::AtFlags::empty()),
+            nsfs_device(),
+        ) && stat.st_dev == nsfs
+        {
+            partial.netns_fds.push((pid, fd, stat.st_ino));
+        }
     }
     Ok(())
+}
+
+/// The device number of nsfs, where every namespace file lives.
+fn nsfs_device() -> Option<u64> {
+    static DEVICE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *DEVICE.get_or_init(|| rustix::fs::stat("/proc/self/ns/net").ok().map(|s| s.st_dev))
 }
 
 /// The inode of a `net:[4026532178]` link (an nsfs fd of a network namespace).

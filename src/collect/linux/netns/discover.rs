@@ -9,6 +9,8 @@
 //! discovery, after the dump: nothing stays pinned.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -86,29 +88,81 @@ impl Found {
     }
 }
 
-/// Routes 1 and 2: every task's namespace and every nsfs bind mount.
+/// What the last discoveries learned, so that the next one (a second later, in the live view)
+/// need not look at every task and mount table again: a process keeps its namespaces, and a
+/// mount namespace its mounts, from one second to the next. Every `FULL_EVERY` discoveries
+/// all is looked at afresh (a thread may move with setns, a pid be reused, a mount added).
+/// Only paths and inodes are kept, never an open namespace: nothing is pinned in between.
+#[derive(Debug, Default)]
+pub struct Memory {
+    /// Per pid: where each of its tasks' namespaces was reached, and how.
+    pids: HashMap<u32, Vec<(PathBuf, u64, Source)>>,
+    /// Mount namespaces whose mount table was read.
+    mount_tables: HashSet<u64>,
+    /// The nsfs bind mounts seen: (namespace inode, path to reach it, mount point).
+    mounts: Vec<(u64, PathBuf, PathBuf)>,
+    discoveries: u32,
+}
+
+/// Every this many discoveries, everything is looked at afresh.
+const FULL_EVERY: u32 = 10;
+
+/// Routes 1 and 2, from scratch: every task's namespace and every nsfs bind mount.
+#[cfg(test)]
 pub fn discover(pids: &[u32]) -> Discovery {
+    discover_with(&mut Memory::default(), pids)
+}
+
+/// Routes 1 and 2, looking only at what is new since the last discovery (see [`Memory`]).
+pub fn discover_with(memory: &mut Memory, pids: &[u32]) -> Discovery {
+    if memory.discoveries.is_multiple_of(FULL_EVERY) {
+        memory.pids.clear();
+        memory.mount_tables.clear();
+        memory.mounts.clear();
+    }
+    memory.discoveries = memory.discoveries.wrapping_add(1);
     let mut discovery = Discovery {
         own: inode_of(Path::new("/proc/thread-self/ns/net")).unwrap_or(0),
         ..Discovery::default()
     };
-    let mut mount_namespaces: BTreeMap<u64, u32> = BTreeMap::new();
+    let live: HashSet<u32> = pids.iter().copied().collect();
+    memory.pids.retain(|pid, _| live.contains(pid));
+    let mut new_tables: BTreeMap<u64, u32> = BTreeMap::new();
     for &pid in pids {
-        visit_process(&mut discovery, pid);
-        if let Some(mnt) = inode_of(&PathBuf::from(format!("/proc/{pid}/ns/mnt"))) {
-            mount_namespaces.entry(mnt).or_insert(pid);
+        if let Some(seen) = memory.pids.get(&pid) {
+            for (path, inode, source) in seen {
+                note(&mut discovery, *inode, path, pid, *source);
+            }
+            continue;
+        }
+        let seen = visit_process(&mut discovery, pid);
+        memory.pids.insert(pid, seen);
+        if let Some(mnt) = inode_of(&PathBuf::from(format!("/proc/{pid}/ns/mnt")))
+            && !memory.mount_tables.contains(&mnt)
+        {
+            new_tables.entry(mnt).or_insert(pid);
         }
     }
-    for &pid in mount_namespaces.values() {
-        visit_mounts(&mut discovery, pid);
+    for (&mnt, &pid) in &new_tables {
+        memory.mount_tables.insert(mnt);
+        memory.mounts.extend(mounts_of(pid));
     }
+    memory.mounts.retain(|(inode, reachable, mount_point)| {
+        note_mount(&mut discovery, *inode, reachable, mount_point)
+    });
     discovery.host = host_namespace(&discovery);
     discovery
 }
 
-/// pid 1's namespace; where even root cannot look at pid 1, the kernel's fixed init inode.
+/// The host's namespace: pid 1's; where even root cannot look at pid 1 (a sandboxed init),
+/// kthreadd's (pid 2), which is always in the initial namespace.
+pub fn host_inode() -> Option<u64> {
+    inode_of(Path::new("/proc/1/ns/net")).or_else(|| inode_of(Path::new("/proc/2/ns/net")))
+}
+
+/// The host's namespace; failing that, the kernel's fixed init inode if it was seen.
 fn host_namespace(discovery: &Discovery) -> Option<u64> {
-    inode_of(Path::new("/proc/1/ns/net")).or_else(|| {
+    host_inode().or_else(|| {
         discovery
             .found
             .contains_key(&NET_NS_INIT_INO)
@@ -116,26 +170,32 @@ fn host_namespace(discovery: &Discovery) -> Option<u64> {
     })
 }
 
-fn visit_process(discovery: &mut Discovery, pid: u32) {
+/// The namespaces of a process and of each of its threads, noted; returns where each was.
+fn visit_process(discovery: &mut Discovery, pid: u32) -> Vec<(PathBuf, u64, Source)> {
+    let mut seen = Vec::new();
     let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
-    if let Some(inode) = inode_of(&path) {
-        note(discovery, inode, &path, pid, Source::Process);
-    }
+    let Some(own) = inode_of(&path) else {
+        return seen;
+    };
+    note(discovery, own, &path, pid, Source::Process);
+    seen.push((path, own, Source::Process));
     // A task dir's link count is 2 + its threads: look at the threads only where there are.
     let threads =
         fs::metadata(format!("/proc/{pid}/task")).map_or(0, |m| m.nlink().saturating_sub(2));
     if threads <= 1 {
-        return;
+        return seen;
     }
     let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return;
+        return seen;
     };
     for task in tasks.flatten() {
         let path = task.path().join("ns/net");
-        if let Some(inode) = inode_of(&path) {
+        if let Some(inode) = inode_of(&path).filter(|&i| i != own) {
             note(discovery, inode, &path, pid, Source::Thread);
+            seen.push((path, inode, Source::Thread));
         }
     }
+    seen
 }
 
 /// Records that `pid` has a task in namespace `inode` (reachable at `path`), opening the
@@ -156,31 +216,41 @@ fn note(discovery: &mut Discovery, inode: u64, path: &Path, pid: u32, source: So
     }
 }
 
-/// The nsfs bind mounts of `pid`'s mount namespace, opened through its root.
-fn visit_mounts(discovery: &mut Discovery, pid: u32) {
+/// The nsfs bind mounts of `pid`'s mount namespace: (inode, path through its root, mount point).
+fn mounts_of(pid: u32) -> Vec<(u64, PathBuf, PathBuf)> {
     let Ok(entries) = mountinfo::read(Path::new("/"), pid) else {
-        return;
+        return Vec::new();
     };
-    for mount in mountinfo::net_namespace_mounts(&entries) {
-        let relative = mount
-            .mount_point
-            .strip_prefix("/")
-            .unwrap_or(&mount.mount_point);
-        let reachable = PathBuf::from(format!("/proc/{pid}/root")).join(relative);
-        let found = match discovery.found.entry(mount.inode) {
-            std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::btree_map::Entry::Vacant(entry) => {
-                let Some(fd) = open_namespace(&reachable, mount.inode) else {
-                    continue;
-                };
-                entry.insert(Found::new(mount.inode, fd))
-            }
-        };
-        found.sources.insert(Source::Mount);
-        if !found.mounts.contains(&mount.mount_point) {
-            found.mounts.push(mount.mount_point);
+    mountinfo::net_namespace_mounts(&entries)
+        .into_iter()
+        .map(|mount| {
+            let relative = mount
+                .mount_point
+                .strip_prefix("/")
+                .unwrap_or(&mount.mount_point);
+            let reachable = PathBuf::from(format!("/proc/{pid}/root")).join(relative);
+            (mount.inode, reachable, mount.mount_point)
+        })
+        .collect()
+}
+
+/// Notes a bind mount, opening the namespace through it the first time; false when it is
+/// gone (unmounted, or its mount namespace with it).
+fn note_mount(discovery: &mut Discovery, inode: u64, reachable: &Path, mount_point: &Path) -> bool {
+    let found = match discovery.found.entry(inode) {
+        std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+        std::collections::btree_map::Entry::Vacant(entry) => {
+            let Some(fd) = open_namespace(reachable, inode) else {
+                return false;
+            };
+            entry.insert(Found::new(inode, fd))
         }
+    };
+    found.sources.insert(Source::Mount);
+    if !found.mounts.iter().any(|m| m == mount_point) {
+        found.mounts.push(mount_point.to_path_buf());
     }
+    true
 }
 
 /// Opens a namespace file and checks it is still the one expected (a pid may have exited

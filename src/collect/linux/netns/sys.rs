@@ -17,6 +17,43 @@ const SIOCGSKNS: Opcode = 0x894C;
 /// `NS_GET_ID` (linux/nsfs.h): `_IOR(0xb7, 13, __u64)`.
 const NS_GET_ID: Opcode = opcode::read::<u64>(0xb7, 13);
 
+/// `NS_GET_NSTYPE` (linux/nsfs.h): `_IO(0xb7, 0x3)`, answers the CLONE_NEW* flag of the type.
+const NS_GET_NSTYPE: Opcode = opcode::none(0xb7, 3);
+/// `CLONE_NEWNET`.
+const CLONE_NEWNET: i32 = 0x4000_0000;
+
+/// `NS_GET_NSTYPE` takes no argument and answers with an int.
+struct NamespaceType;
+
+// SAFETY: NS_GET_NSTYPE reads and writes no memory of the caller; its return value is the
+// namespace type, or -1 with errno, which rustix turns into an error first.
+unsafe impl Ioctl for NamespaceType {
+    type Output = i32;
+    const IS_MUTATING: bool = false;
+
+    fn opcode(&self) -> Opcode {
+        NS_GET_NSTYPE
+    }
+
+    fn as_ptr(&mut self) -> *mut std::ffi::c_void {
+        std::ptr::null_mut()
+    }
+
+    unsafe fn output_from_ptr(
+        out: IoctlOutput,
+        _extract_output: *mut std::ffi::c_void,
+    ) -> rustix::io::Result<i32> {
+        Ok(out)
+    }
+}
+
+/// Is this nsfs fd a network namespace (and not a mount, pid or user namespace)?
+pub fn is_net_namespace(ns: impl AsFd) -> bool {
+    // SAFETY: `NamespaceType` describes NS_GET_NSTYPE exactly; on a file that is not an nsfs
+    // fd the kernel answers ENOTTY.
+    unsafe { ioctl(ns, NamespaceType) }.is_ok_and(|kind| kind == CLONE_NEWNET)
+}
+
 /// `SIOCGSKNS` takes no argument and answers with a file descriptor.
 struct SocketNetns;
 
