@@ -1,8 +1,9 @@
 //! netstat2 as an independent oracle (issue 15). On Linux portscope reads sock_diag and /proc
 //! itself; netstat2 reads the same kernel tables through code of its own. Inside the project's
 //! namespace fixture (bench/fixture.py, plus a holder with the cases the fixture lacks), both
-//! are asked for the listening sockets at the same moment and must agree on each one: protocol,
-//! local address, port, inode and the pids that hold it.
+//! are asked for the listening sockets at the same moment (portscope's read between two of
+//! netstat2's that agree) and must agree on each one: protocol, local address, port, inode and
+//! the pids that hold it.
 //!
 //! What netstat2 does differently, and how the comparison allows for it:
 //! - It dumps every state and has no state for UDP, so a connected UDP socket looks like a bound
@@ -242,6 +243,20 @@ fn portscope_listeners() -> Table {
     table
 }
 
+/// Both tables of one moment: portscope's read between two of netstat2's that agree, so a
+/// process that came or went meanwhile (nothing in the fixture should) is never taken for a
+/// disagreement.
+fn same_moment(connected_udp: &BTreeSet<(IpAddr, u16)>) -> (Table, Table) {
+    for _ in 0..3 {
+        let before = netstat2_listeners(connected_udp);
+        let portscope = portscope_listeners();
+        if netstat2_listeners(connected_udp) == before {
+            return (before, portscope);
+        }
+    }
+    panic!("the fixture's listeners kept changing over three tries");
+}
+
 /// Every way the two tables disagree, one line per socket, naming it.
 fn disagreements(netstat2: &Table, portscope: &Table) -> Vec<String> {
     let mut lines = Vec::new();
@@ -298,9 +313,7 @@ fn netstat2_and_portscope_agree_on_every_listener_of_the_fixture() {
         .collect();
     assert_eq!(connected.len(), 1, "the holder's connected UDP socket");
 
-    let (netstat2, portscope) = in_netns(&fixture.netns, || {
-        (netstat2_listeners(&connected), portscope_listeners())
-    });
+    let (netstat2, portscope) = in_netns(&fixture.netns, || same_moment(&connected));
 
     // The oracle must see what the fixture built, or agreeing would prove nothing.
     let listening = holder.sockets.iter().filter(|s| s.listening).count();
