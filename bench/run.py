@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""`make bench`: portscope side by side with ss, netstat, lsof and fuser, in network-namespace
-fixtures of this project's own (bench/fixture.py), written up in BENCHMARKS.md.
+"""`make bench`: portscope side by side with ss, netstat, lsof, fuser and the netstat2 library
+(examples/netstat2_table.rs), in network-namespace fixtures of this project's own
+(bench/fixture.py), written up in BENCHMARKS.md.
 
 Needs root (namespaces), hyperfine, iproute2, net-tools, lsof, psmisc and tmux; `make bench`
 installs them with apt-get when it can. Every comparison runs *inside* the namespace, in one
@@ -23,11 +24,15 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "portscope")
+# netstat2's get_sockets_info printing the same listeners (examples/netstat2_table.rs): the
+# library portscope bypasses on Linux, timed beside it.
+NETSTAT2 = os.path.join(ROOT, "target", "release", "examples", "netstat2_table")
 TUI_SECONDS = 30
 
 ONCE = [
     ("portscope --once --json", "{bin} --once --json"),
     ("ss -tulpn", "ss -tulpn"),
+    ("netstat2 (get_sockets_info)", "{netstat2} netstat2"),
     ("netstat -tulpn", "netstat -tulpn"),
     ("lsof -nP -iTCP -sTCP:LISTEN -iUDP", "lsof -nP -iTCP -sTCP:LISTEN -iUDP"),
 ]
@@ -88,7 +93,7 @@ def hyperfine(ns, commands, runs):
         cmd = ["hyperfine", "-N", "--style", "none", "--warmup", "3", "--runs", str(runs),
                "--ignore-failure", "--export-json", export.name]
         for _, command in commands:
-            cmd.append(command.format(bin=BIN))
+            cmd.append(command.format(bin=BIN, netstat2=NETSTAT2))
         sh(in_ns(ns, cmd), stdout=subprocess.DEVNULL)
         results = json.load(open(export.name))["results"]
     return {name: r["median"] for (name, _), r in zip(commands, results)}
@@ -291,6 +296,8 @@ def main():
         sys.exit("bench: needs root (it creates network namespaces); run: sudo make bench")
     if not os.access(BIN, os.X_OK):
         sys.exit(f"bench: {BIN} is missing; run: make build")
+    if not os.access(NETSTAT2, os.X_OK):
+        sys.exit(f"bench: {NETSTAT2} is missing; run: cargo build --release --example netstat2_table")
     sections = []
     for size in args.sizes.split(","):
         sections += run_size(size.strip(), args.runs, args.tui_seconds) + [""]
