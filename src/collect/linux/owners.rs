@@ -127,7 +127,6 @@ impl OwnerIndex {
             sum = sum.wrapping_add(build.hash_one(("unreadable", pid)));
         }
         build.hash_one((sum, self.exhausted, self.unreadable.len()))
-
     }
 
     fn needs_full_scan(&self, wanted: &HashSet<u64>) -> bool {
