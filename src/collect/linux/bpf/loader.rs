@@ -2,13 +2,16 @@
 
 use rustc_hash::FxHashSet as HashSet;
 use std::error::Error;
-use std::io;
+use std::{fs, io};
 
 use aya::maps::{Array, HashMap as KernelHashMap, Map, MapData};
 use aya::programs::{Iter, ProgramError};
-use aya::{Btf, BtfError, Ebpf, EbpfLoader};
+use aya::{Btf, Ebpf, EbpfLoader, Endianness};
+use object::{Object as _, ObjectSection as _};
 use rustix::io::Errno;
 
+use super::btf::Types;
+use super::kernel_types::{self, KernelTypes};
 use super::{SocketFd, Unavailable, WANTED_IN_KERNEL_MAX, preflight, rows};
 
 /// What build.rs compiled from `bpf/task_sockets.bpf.c`, aligned because the ELF reader reads
@@ -16,6 +19,7 @@ use super::{SocketFd, Unavailable, WANTED_IN_KERNEL_MAX, preflight, rows};
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/task_sockets.bpf.o"));
 
 const PROGRAM: &str = "task_sockets";
+const ITERATOR: &str = "task_file";
 const WANTED_MAP: &str = "wanted_inodes";
 const FILTER_MAP: &str = "filter_on";
 
@@ -33,16 +37,15 @@ pub struct Loaded {
 impl Loaded {
     pub fn load() -> Result<Self, Unavailable> {
         preflight::check()?;
-        let btf = Btf::from_sys_fs()
-            .map_err(|e| Unavailable::Load(format!("reading the kernel BTF: {}", one_line(&e))))?;
+        let (relocation, attach) = kernel_btf()?;
         let capacity = u32::try_from(WANTED_IN_KERNEL_MAX).unwrap_or(u32::MAX);
         let mut ebpf = EbpfLoader::new()
-            .btf(Some(&btf))
+            .btf(Some(&relocation))
             .map_max_entries(WANTED_MAP, capacity)
             .load(OBJECT)
             .map_err(|e| refused(&e, Unavailable::Load))?;
         iter_program(&mut ebpf)?
-            .load("task_file", &btf)
+            .load(ITERATOR, &attach)
             .map_err(|e| program_refused(&e))?;
         let wanted = typed_map(&mut ebpf, WANTED_MAP, KernelHashMap::try_from)?;
         let filter_on = typed_map(&mut ebpf, FILTER_MAP, Array::try_from)?;
@@ -122,6 +125,39 @@ impl Loaded {
     }
 }
 
+/// The kernel's BTF cut down to what the object names (see `kernel_types`), as aya takes it:
+/// the types to relocate against, and the one the iterator attaches to.
+fn kernel_btf() -> Result<(Btf, Btf), Unavailable> {
+    let path = preflight::KERNEL_BTF;
+    let blob = fs::read(path).map_err(|e| Unavailable::Load(format!("reading {path}: {e}")))?;
+    let kernel = Types::parse(&blob).map_err(|e| Unavailable::Load(format!("{path}: {e}")))?;
+    let local = Types::parse(object_btf()?)
+        .map_err(|e| Unavailable::Load(format!("the object's BTF: {e}")))?;
+    let func = format!("bpf_iter_{ITERATOR}");
+    let KernelTypes { relocation, attach } = kernel_types::cut(&local, &kernel, &func)
+        .map_err(|e| Unavailable::Load(format!("{path}: {e}")))?
+        .ok_or_else(|| {
+            Unavailable::Unsupported(
+                "this kernel has no task_file iterator (needs Linux 5.8 or later)".into(),
+            )
+        })?;
+    let parse = |blob: &[u8]| {
+        Btf::parse(blob, Endianness::default())
+            .map_err(|e| Unavailable::Load(format!("the kernel types cut for aya: {e}")))
+    };
+    Ok((parse(&relocation)?, parse(&attach)?))
+}
+
+/// The `.BTF` section of the object: the kernel types the program declares.
+fn object_btf() -> Result<&'static [u8], Unavailable> {
+    let broken = |e: String| Unavailable::Load(format!("the BPF object: {e}"));
+    let file = object::File::parse(OBJECT).map_err(|e| broken(e.to_string()))?;
+    let section = file
+        .section_by_name(".BTF")
+        .ok_or_else(|| broken("no .BTF section (built without -g?)".into()))?;
+    section.data().map_err(|e| broken(e.to_string()))
+}
+
 fn iter_program(ebpf: &mut Ebpf) -> Result<&mut Iter, Unavailable> {
     let program = ebpf
         .program_mut(PROGRAM)
@@ -145,9 +181,6 @@ fn typed_map<T, E: Error + 'static>(
 /// The verifier's verdict, or why the kernel has no such iterator.
 fn program_refused(error: &ProgramError) -> Unavailable {
     match error {
-        ProgramError::Btf(BtfError::UnknownBtfTypeName { .. }) => Unavailable::Unsupported(
-            "this kernel has no task_file iterator (needs Linux 5.8 or later)".into(),
-        ),
         ProgramError::LoadError {
             io_error,
             verifier_log,
@@ -260,6 +293,46 @@ mod tests {
             Some("R2 invalid mem access 'scalar'")
         );
         assert_eq!(verifier_verdict("processed 0 insns\n"), None);
+    }
+
+    /// The whole point of the cut: aya patches every instruction the same way against it as
+    /// against the kernel's full BTF (the slow path it replaces). Needs no root: the kernel's
+    /// BTF is world-readable.
+    #[test]
+    fn the_cut_relocates_every_instruction_as_the_whole_kernel_btf_does() {
+        let Ok(full) = Btf::from_sys_fs() else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true, but {} cannot be read",
+                preflight::KERNEL_BTF
+            );
+            eprintln!("skipped: no readable {}", preflight::KERNEL_BTF);
+            return;
+        };
+        let (cut, attach) = kernel_btf().expect("cut the kernel's BTF");
+        let relocated = |btf: Option<&Btf>| -> Vec<String> {
+            let mut object = aya_obj::Object::parse(OBJECT).expect("parse the object");
+            if let Some(btf) = btf {
+                object.relocate_btf(btf).expect("relocate");
+            }
+            let functions = object.functions.values();
+            functions
+                .flat_map(|f| f.instructions.iter().map(|i| format!("{i:?}")))
+                .collect()
+        };
+        let by_full = relocated(Some(&full));
+        assert_ne!(by_full, relocated(None), "nothing was relocated");
+        assert_eq!(relocated(Some(&cut)), by_full);
+
+        let func = format!("bpf_iter_{ITERATOR}");
+        assert_eq!(
+            attach
+                .id_by_type_name_kind(&func, aya_obj::btf::BtfKind::Func)
+                .ok(),
+            full.id_by_type_name_kind(&func, aya_obj::btf::BtfKind::Func)
+                .ok(),
+            "the iterator's attach id"
+        );
     }
 
     #[test]

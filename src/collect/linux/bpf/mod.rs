@@ -7,6 +7,8 @@
 //! however it exits. Where the build or the kernel does not allow it, every entry point returns
 //! [`Unavailable`] with a one-line reason, and the caller keeps the `/proc` scan.
 
+mod btf;
+mod kernel_types;
 #[cfg(portscope_bpf)]
 mod loader;
 #[cfg(not(portscope_bpf))]
