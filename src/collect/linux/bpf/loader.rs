@@ -2,7 +2,8 @@
 
 use rustc_hash::FxHashSet as HashSet;
 use std::error::Error;
-use std::{fs, io};
+use std::fs::{self, File};
+use std::io;
 
 use aya::maps::{Array, HashMap as KernelHashMap, Map, MapData};
 use aya::programs::{Iter, ProgramError};
@@ -12,7 +13,7 @@ use rustix::io::Errno;
 
 use super::btf::Types;
 use super::kernel_types::{self, KernelTypes};
-use super::{SocketFd, Unavailable, WANTED_IN_KERNEL_MAX, preflight, rows};
+use super::{LoadOptions, SocketFd, Unavailable, WANTED_IN_KERNEL_MAX, preflight, rows};
 
 /// What build.rs compiled from `bpf/task_sockets.bpf.c`, aligned because the ELF reader reads
 /// its headers in place.
@@ -21,24 +22,34 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ta
 const PROGRAM: &str = "task_sockets";
 const ITERATOR: &str = "task_file";
 const WANTED_MAP: &str = "wanted_inodes";
-const FILTER_MAP: &str = "filter_on";
+const CONFIG_MAP: &str = "config";
+
+/// The bits of `config`, as `bpf/task_sockets.bpf.c` defines them.
+const WANTED_ONLY: u32 = 1;
+const READ_NETNS: u32 = 2;
 
 pub struct Loaded {
     /// Owns the program's fd (and the object's BTF); closed on drop.
     ebpf: Ebpf,
     wanted: KernelHashMap<MapData, u64, u8>,
-    filter_on: Array<MapData, u32>,
+    config: Array<MapData, u32>,
     /// What `wanted` holds now, so a refresh sends only the difference.
     in_kernel: HashSet<u64>,
-    /// What `filter_on` says now; None before the first call.
-    filtering: Option<bool>,
+    /// What `config` says now; None before the first call.
+    flags: Option<u32>,
+    options: LoadOptions,
 }
 
 impl Loaded {
-    pub fn load() -> Result<Self, Unavailable> {
+    pub fn load(options: LoadOptions) -> Result<Self, Unavailable> {
         preflight::check()?;
         let (relocation, attach) = kernel_btf()?;
-        let capacity = u32::try_from(WANTED_IN_KERNEL_MAX).unwrap_or(u32::MAX);
+        // Without the namespace nothing is filtered in the kernel (see WANTED_IN_KERNEL_MAX):
+        // the wanted map then stays at one entry rather than a megabyte of buckets.
+        let capacity = match options.netns {
+            true => u32::try_from(WANTED_IN_KERNEL_MAX).unwrap_or(u32::MAX),
+            false => 1,
+        };
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&relocation))
             .map_max_entries(WANTED_MAP, capacity)
@@ -48,13 +59,14 @@ impl Loaded {
             .load(ITERATOR, &attach)
             .map_err(|e| program_refused(&e))?;
         let wanted = typed_map(&mut ebpf, WANTED_MAP, KernelHashMap::try_from)?;
-        let filter_on = typed_map(&mut ebpf, FILTER_MAP, Array::try_from)?;
+        let config = typed_map(&mut ebpf, CONFIG_MAP, Array::try_from)?;
         Ok(Loaded {
             ebpf,
             wanted,
-            filter_on,
+            config,
             in_kernel: HashSet::default(),
-            filtering: None,
+            flags: None,
+            options,
         })
     }
 
@@ -62,27 +74,30 @@ impl Loaded {
         &mut self,
         wanted: Option<&HashSet<u64>>,
     ) -> Result<Vec<SocketFd>, Unavailable> {
-        let in_kernel = wanted.filter(|w| w.len() <= WANTED_IN_KERNEL_MAX);
-        self.set_filter(in_kernel)?;
-        let bytes = self.walk()?;
-        let mut found = rows::decode(&bytes).map_err(Unavailable::Failed)?;
-        if let (Some(wanted), None) = (wanted, in_kernel) {
-            found.retain(|socket| wanted.contains(&socket.inode));
-        }
-        Ok(found)
+        let netns = self.options.netns;
+        let in_kernel = wanted.filter(|w| netns && w.len() <= WANTED_IN_KERNEL_MAX);
+        self.configure(in_kernel)?;
+        let here = if in_kernel.is_none() { wanted } else { None };
+        let iterator = self.iterator()?;
+        rows::read(iterator, |socket| {
+            here.is_none_or(|wanted| wanted.contains(&socket.inode))
+        })
+        .map_err(Unavailable::Failed)
     }
 
-    /// Makes the kernel's filter say `wanted` (None: no filter).
-    fn set_filter(&mut self, wanted: Option<&HashSet<u64>>) -> Result<(), Unavailable> {
+    /// Makes the kernel's filter say `wanted` (None: no filter), and `config` say that and the
+    /// load options.
+    fn configure(&mut self, wanted: Option<&HashSet<u64>>) -> Result<(), Unavailable> {
         if let Some(wanted) = wanted {
             self.sync_wanted(wanted)?;
         }
-        let on = wanted.is_some();
-        if self.filtering != Some(on) {
-            self.filter_on
-                .set(0, u32::from(on), 0)
+        let flags = if wanted.is_some() { WANTED_ONLY } else { 0 }
+            | if self.options.netns { READ_NETNS } else { 0 };
+        if self.flags != Some(flags) {
+            self.config
+                .set(0, flags, 0)
                 .map_err(|e| refused(&e, Unavailable::Failed))?;
-            self.filtering = Some(on);
+            self.flags = Some(flags);
         }
         Ok(())
     }
@@ -109,7 +124,7 @@ impl Loaded {
 
     /// A fresh link and iterator per walk: the link is closed as soon as the iterator exists
     /// (the iterator holds the program), the iterator when it has been read.
-    fn walk(&mut self) -> Result<Vec<u8>, Unavailable> {
+    fn iterator(&mut self) -> Result<File, Unavailable> {
         let program = iter_program(&mut self.ebpf)?;
         let link_id = program
             .attach()
@@ -117,11 +132,8 @@ impl Loaded {
         let link = program
             .take_link(link_id)
             .map_err(|e| refused(&e, Unavailable::Failed))?;
-        let iterator = link
-            .into_file()
-            .map_err(|e| refused(&e, Unavailable::Failed))?;
-        rows::read_to_end(iterator)
-            .map_err(|e| Unavailable::Failed(format!("reading the iterator: {e}")))
+        link.into_file()
+            .map_err(|e| refused(&e, Unavailable::Failed))
     }
 }
 
