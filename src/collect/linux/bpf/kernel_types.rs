@@ -51,6 +51,7 @@ pub fn cut(
         out: Writer::default(),
         copied: HashMap::default(),
         void_ptr: None,
+        depth: 0,
     };
     for (root, kernel_id) in candidates {
         cutter.copy(root, kernel_id)?;
@@ -91,15 +92,11 @@ fn flavourless(name: &[u8]) -> &[u8] {
 /// the FUNC `attach_func` (the first, as aya takes it). Most of the 140,000 types are rejected
 /// by their kind alone, without looking at their name.
 fn find(kernel: &Types, roots: &[Root], attach_func: &[u8]) -> (Vec<(u32, u32)>, Option<u32>) {
-    let wanted_kinds = roots.iter().fold(0u32, |mask, root| {
-        let both_enums = matches!(root.kind, ENUM | ENUM64);
-        mask | 1 << root.kind
-            | if both_enums {
-                1 << ENUM | 1 << ENUM64
-            } else {
-                0
-            }
-    });
+    let mut wanted_kinds = roots.iter().fold(0u32, |mask, root| mask | 1 << root.kind);
+    let enums = 1 << ENUM | 1 << ENUM64;
+    if wanted_kinds & enums != 0 {
+        wanted_kinds |= enums;
+    }
     let mut candidates = Vec::new();
     let mut func = None;
     for id in 1..kernel.count() {
@@ -121,7 +118,8 @@ fn find(kernel: &Types, roots: &[Root], attach_func: &[u8]) -> (Vec<(u32, u32)>,
     (candidates, func)
 }
 
-/// aya's candidate rule: the same kind, and an enum may be found as a 64-bit one.
+/// The kinds aya may take as candidates: the same kind, and an enum may be found as a 64-bit
+/// one (a superset of aya 0.14's rule, which then picks among them).
 fn kinds_match(local: u32, kernel: u32) -> bool {
     local == kernel || matches!((local, kernel), (ENUM, ENUM64) | (ENUM64, ENUM))
 }
@@ -142,6 +140,8 @@ struct Cutter<'l, 'k> {
     /// (object type, kernel type) → id in `out`: a type reached twice the same way is one type.
     copied: HashMap<(u32, u32), u32>,
     void_ptr: Option<u32>,
+    /// How deep `copy` is: embedded structs nest a few levels; a loop means a malformed blob.
+    depth: u32,
 }
 
 impl Cutter<'_, '_> {
@@ -158,8 +158,20 @@ impl Cutter<'_, '_> {
             .kernel
             .get(id)
             .ok_or_else(|| format!("kernel BTF refers to missing type {id}"))?;
+        if self.depth > 32 {
+            return Err(format!("kernel BTF type {id} contains itself"));
+        }
+        self.depth += 1;
+        let copied = self.copy_kind(local, id, ty);
+        self.depth -= 1;
+        let copied = copied?;
+        self.copied.insert((local, id), copied);
+        Ok(copied)
+    }
+
+    fn copy_kind(&mut self, local: u32, id: u32, ty: Type) -> Result<u32, String> {
         let name = self.out.string(self.kernel.name(ty.name_off));
-        let copied = match ty.kind() {
+        Ok(match ty.kind() {
             STRUCT | UNION => self.copy_composite(local, ty, name)?,
             PTR => self.void_ptr(),
             ARRAY => self.copy_array(local, ty)?,
@@ -170,9 +182,7 @@ impl Cutter<'_, '_> {
                 self.out.push(name, ty.info, target, &[])
             }
             kind => return Err(format!("kernel type {id} of kind {kind} inside a struct")),
-        };
-        self.copied.insert((local, id), copied);
-        Ok(copied)
+        })
     }
 
     fn void_ptr(&mut self) -> u32 {
@@ -447,6 +457,23 @@ mod tests {
 
     fn cut_missing(object: &Types, kernel: &Types) -> bool {
         matches!(cut(object, kernel, "bpf_iter_no_such"), Ok(None))
+    }
+
+    #[test]
+    fn a_struct_that_contains_itself_is_an_error_not_a_stack_overflow() {
+        // Type 1 is `struct loop { struct loop inner; }`: impossible in C, possible in bytes.
+        let mut w = Writer::default();
+        composite(&mut w, STRUCT, b"loop", 8, &[(b"inner", 1, 0)]);
+        let name = w.string(b"bpf_iter_task_file");
+        w.push(name, info(btf::FUNC, 0, false), 0, &[]);
+        let kernel = w.finish();
+        let mut w = Writer::default();
+        composite(&mut w, STRUCT, b"loop", 8, &[(b"inner", 1, 0)]);
+        let object = w.finish();
+        let kernel = Types::parse(&kernel).expect("kernel");
+        let object = Types::parse(&object).expect("object");
+        let err = cut(&object, &kernel, "bpf_iter_task_file").err();
+        assert!(err.is_some_and(|e| e.contains("contains itself")));
     }
 
     #[test]
