@@ -3,10 +3,10 @@
  * portscope's in-kernel owner map: a task_file iterator that writes one row per open fd that
  * is a socket, so user space never has to readlink every fd on the host.
  *
- * Built by build.rs with `clang -target bpf -O2 -g`; loaded by src/collect/linux/bpf.rs. It is
- * self-contained on purpose: no vmlinux.h and no libbpf headers, only the few kernel fields it
- * reads, declared with preserve_access_index so their offsets are relocated against the running
- * kernel's BTF (CO-RE) at load time.
+ * Built by build.rs with `clang -target bpf -O2 -g`; loaded by src/collect/linux/bpf/loader.rs.
+ * It is self-contained on purpose: no vmlinux.h and no libbpf headers, only the few kernel
+ * fields it reads, declared with preserve_access_index so their offsets are relocated against
+ * the running kernel's BTF (CO-RE) at load time.
  *
  * The license string must be GPL-compatible: bpf_seq_write and bpf_probe_read_kernel are
  * GPL-only helpers. This file alone is offered under MIT or GPL-2.0.
@@ -107,7 +107,7 @@ struct socket_row {
 	__u32 tgid;
 	__u32 fd;
 	__u64 inode;
-	__u64 netns; /* inode of the socket's network namespace, 0 if unreadable */
+	__u64 netns; /* inode of the socket's network namespace; 0 if unreadable or not asked for */
 };
 
 /* The socket inodes user space wants; sized by the loader (set_max_entries). */
@@ -119,22 +119,23 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } wanted_inodes SEC(".maps");
 
-/* Entry 0: 1 = write only the sockets in wanted_inodes, 0 = write every socket. */
+/* What user space asks of the next walk: entry 0 holds these bits (mirrored in loader.rs). */
+#define WANTED_ONLY 1 /* write only the sockets whose inode is in wanted_inodes */
+#define READ_NETNS 2  /* fill in netns: three dependent reads per socket, a third of a full walk */
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);
-} filter_on SEC(".maps");
+} config SEC(".maps");
 
-static int is_wanted(__u64 inode)
+static __u32 config_flags(void)
 {
 	__u32 zero = 0;
-	__u32 *on = bpf_map_lookup_elem(&filter_on, &zero);
+	__u32 *flags = bpf_map_lookup_elem(&config, &zero);
 
-	if (!on || !*on)
-		return 1;
-	return bpf_map_lookup_elem(&wanted_inodes, &inode) != 0;
+	return flags ? *flags : 0;
 }
 
 /* private_data is a void pointer, so the verifier will not let it be dereferenced directly:
@@ -162,6 +163,7 @@ int task_sockets(struct bpf_iter__task_file *ctx)
 	struct file *file = ctx->file;
 	struct inode *inode;
 	struct socket_row row;
+	__u32 flags;
 
 	/* The last call of a walk has neither. */
 	if (!task || !file)
@@ -170,11 +172,12 @@ int task_sockets(struct bpf_iter__task_file *ctx)
 	if (!inode || (inode->i_mode & S_IFMT) != S_IFSOCK || inode->i_sb->s_magic != SOCKFS_MAGIC)
 		return 0;
 	row.inode = inode->i_ino;
-	if (!is_wanted(row.inode))
+	flags = config_flags();
+	if ((flags & WANTED_ONLY) && !bpf_map_lookup_elem(&wanted_inodes, &row.inode))
 		return 0;
 	row.tgid = task->tgid;
 	row.fd = ctx->fd;
-	row.netns = netns_of(file);
+	row.netns = (flags & READ_NETNS) ? netns_of(file) : 0;
 	/* When the seq buffer is full this fails and the kernel shows this file again on the next
 	 * read(), so a reader that reads until 0 gets every row exactly once. */
 	bpf_seq_write(ctx->meta->seq, &row, sizeof(row));

@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{Held, Holder, require_root};
-use portscope::collect::bpf::{self, BpfOwnerMap, SocketFd, Unavailable};
+use portscope::collect::bpf::{self, BpfOwnerMap, LoadOptions, SocketFd, Unavailable};
 use portscope::collect::{Collector, OwnerIndex};
 use portscope::model::{Proto, Selection};
 
@@ -41,10 +41,14 @@ fn ci() -> bool {
 /// A loaded owner map, or None after printing why the test is skipped. Under `CI=true` as
 /// root, a reason to skip is a failure.
 fn owner_map(test: &str) -> Option<BpfOwnerMap> {
+    owner_map_with(test, LoadOptions::default())
+}
+
+fn owner_map_with(test: &str, options: LoadOptions) -> Option<BpfOwnerMap> {
     if !require_root(test) {
         return None;
     }
-    match BpfOwnerMap::load() {
+    match BpfOwnerMap::load_with(options) {
         Ok(map) => Some(map),
         Err(why) if ci() => panic!("{test}: CI=true and root, but {why}"),
         Err(why) => {
@@ -320,6 +324,53 @@ fn a_socket_made_in_another_network_namespace_names_that_namespace() {
         assert_eq!((row.inode, row.netns), (inode, here), "our fd {fd}");
     }
     drop(listener);
+}
+
+#[test]
+fn the_namespace_is_read_only_when_asked_for() {
+    let test = "the_namespace_is_read_only_when_asked_for";
+    let _serial = serial();
+    let Some(mut with_netns) = owner_map(test) else {
+        return;
+    };
+    let Some(mut without) = owner_map_with(test, LoadOptions { netns: false }) else {
+        return;
+    };
+    let netns = Netns::new();
+    let holder = Holder::spawn_with(&["ip", "netns", "exec", &netns.name], &["tcp4"], None);
+    let fd_and_inode = |found: &[SocketFd]| rows_of(found, holder.pid);
+
+    let on = with_netns.socket_fds(None).expect("walk with netns");
+    let off = without.socket_fds(None).expect("walk without netns");
+    assert!(
+        off.iter().all(|s| s.netns == 0),
+        "netns off, yet a row has one"
+    );
+    assert_eq!(
+        fd_and_inode(&off),
+        fd_and_inode(&on),
+        "the same sockets either way"
+    );
+    let theirs: Vec<&SocketFd> = on.iter().filter(|s| s.pid == holder.pid).collect();
+    assert_eq!(theirs.len(), 1, "the holder's sockets: {theirs:?}");
+    assert_eq!(theirs[0].netns, netns.inode());
+
+    // Filtered, loaded maps and one-shot: the wanted socket, with or without its namespace.
+    let wanted: FxHashSet<u64> = [theirs[0].inode].into_iter().collect();
+    let expect = |netns: u64| {
+        vec![SocketFd {
+            netns,
+            ..*theirs[0]
+        }]
+    };
+    assert_eq!(
+        with_netns.socket_fds(Some(&wanted)),
+        Ok(expect(netns.inode()))
+    );
+    assert_eq!(without.socket_fds(Some(&wanted)), Ok(expect(0)));
+    let one_shot = bpf::socket_fds_with(Some(&wanted), LoadOptions { netns: false });
+    assert_eq!(one_shot, Ok(expect(0)));
+    assert_eq!(bpf::socket_fds(Some(&wanted)), Ok(expect(netns.inode())));
 }
 
 #[test]

@@ -7,6 +7,8 @@
 //! however it exits. Where the build or the kernel does not allow it, every entry point returns
 //! [`Unavailable`] with a one-line reason, and the caller keeps the `/proc` scan.
 
+mod btf;
+mod kernel_types;
 #[cfg(portscope_bpf)]
 mod loader;
 #[cfg(not(portscope_bpf))]
@@ -26,7 +28,7 @@ pub struct SocketFd {
     /// The socket's inode: `socket:[N]` in `/proc/PID/fd`, `idiag_inode` in sock_diag.
     pub inode: u64,
     /// The inode of the socket's network namespace (`stat -L -c %i /proc/PID/ns/net`), 0 when
-    /// it could not be read.
+    /// it could not be read or was not asked for ([`LoadOptions::netns`]).
     pub netns: u64,
 }
 
@@ -53,8 +55,11 @@ pub enum Unavailable {
     Failed(String),
 }
 
-/// Sets of wanted inodes up to this size are filtered in the kernel; larger ones are filtered
-/// here, after an unfiltered walk (same answer, more rows read).
+/// When the namespace is read ([`LoadOptions::netns`]), sets of wanted inodes up to this size
+/// are filtered in the kernel, which then reads it for the wanted sockets only. Larger sets, and
+/// every set when it is not read, are filtered here as the rows arrive (same answer): without
+/// the namespace, a kernel filter saves a 24-byte write per unwanted socket but costs a hash
+/// lookup per socket and a map update per wanted inode, and measured slower.
 pub const WANTED_IN_KERNEL_MAX: usize = 65_536;
 
 /// True when this binary carries the BPF program (clang was found at build time).
@@ -62,18 +67,39 @@ pub fn built_in() -> bool {
     cfg!(portscope_bpf)
 }
 
+/// What a load fixes for every walk of that map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Fill in [`SocketFd::netns`] (on by default). Off, every row says 0 and walks cost less:
+    /// the namespace is three dependent reads per socket, about a third of a walk of every
+    /// socket (a filtered walk reads it for the wanted sockets only, and gains less).
+    pub netns: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { netns: true }
+    }
+}
+
 /// The loaded iterator program, reusable across calls: the live view refreshes every second,
-/// and loading (parsing the kernel's BTF, CO-RE relocation, the verifier) costs about as much
-/// as a walk of a busy host (~50 ms vs ~40 ms with 58,000 open fds); a call repeats none of it.
+/// and loading (reading the kernel's BTF, CO-RE relocation, the verifier) costs about as much
+/// as a filtered walk; a call repeats none of it.
 pub struct BpfOwnerMap {
     loaded: loader::Loaded,
 }
 
 impl BpfOwnerMap {
-    /// Checks permissions and the kernel, then loads and verifies the program.
+    /// Checks permissions and the kernel, then loads and verifies the program, with the
+    /// default [`LoadOptions`].
     pub fn load() -> Result<Self, Unavailable> {
+        Self::load_with(LoadOptions::default())
+    }
+
+    /// [`BpfOwnerMap::load`] with the given options.
+    pub fn load_with(options: LoadOptions) -> Result<Self, Unavailable> {
         Ok(BpfOwnerMap {
-            loaded: loader::Loaded::load()?,
+            loaded: loader::Loaded::load(options)?,
         })
     }
 
@@ -91,7 +117,15 @@ impl BpfOwnerMap {
 
 /// One-shot [`BpfOwnerMap::socket_fds`]: loads, walks once, and closes everything.
 pub fn socket_fds(wanted: Option<&HashSet<u64>>) -> Result<Vec<SocketFd>, Unavailable> {
-    BpfOwnerMap::load()?.socket_fds(wanted)
+    socket_fds_with(wanted, LoadOptions::default())
+}
+
+/// [`socket_fds`] with the given options (`netns: false` when the caller does not need it).
+pub fn socket_fds_with(
+    wanted: Option<&HashSet<u64>>,
+    options: LoadOptions,
+) -> Result<Vec<SocketFd>, Unavailable> {
+    BpfOwnerMap::load_with(options)?.socket_fds(wanted)
 }
 
 /// inode → every pid holding it, sorted and unique: the shape of the `/proc` scan's answer.

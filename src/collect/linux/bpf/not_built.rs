@@ -2,13 +2,13 @@
 
 use rustc_hash::FxHashSet as HashSet;
 
-use super::{SocketFd, Unavailable};
+use super::{LoadOptions, SocketFd, Unavailable};
 
 /// Never constructed.
 pub enum Loaded {}
 
 impl Loaded {
-    pub fn load() -> Result<Self, Unavailable> {
+    pub fn load(_: LoadOptions) -> Result<Self, Unavailable> {
         Err(Unavailable::NotBuiltIn)
     }
 

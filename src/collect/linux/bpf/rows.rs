@@ -1,7 +1,7 @@
 //! Reading the iterator and decoding its rows: plain bytes in, [`SocketFd`]s out, no unsafe.
 #![cfg_attr(not(portscope_bpf), allow(dead_code))]
 
-use std::io::{self, ErrorKind, Read};
+use std::io::{ErrorKind, Read};
 
 use super::SocketFd;
 
@@ -12,35 +12,47 @@ pub const ROW_SIZE: usize = 24;
 /// One seq_file buffer is 8 pages; a read never returns more.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// Reads an iterator until it says 0 (the end of the walk).
+/// Reads an iterator until it says 0 (the end of the walk), decoding rows as they arrive and
+/// keeping those `keep` accepts, so memory follows what is kept, not what the kernel wrote. A
+/// row split across two reads is put together; a partial row at the end is an error (the
+/// program and this decoder disagree about the layout).
 ///
 /// When a row does not fit in the kernel's buffer the kernel shows that file again on the next
 /// read, and after a million files without output it returns EAGAIN to let the reader breathe;
 /// neither loses or repeats a row, so reading on is right in both cases.
-pub fn read_to_end(mut source: impl Read) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
+pub fn read(
+    mut source: impl Read,
+    keep: impl Fn(&SocketFd) -> bool,
+) -> Result<Vec<SocketFd>, String> {
+    let mut found = Vec::new();
     let mut chunk = vec![0u8; READ_CHUNK];
+    // The bytes of a row cut off by the last read, at the start of `chunk`.
+    let mut held = 0;
+    let mut total = 0usize;
     loop {
-        match source.read(&mut chunk) {
-            Ok(0) => return Ok(bytes),
-            Ok(n) => bytes.extend_from_slice(chunk.get(..n).unwrap_or_default()),
-            Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
-            Err(e) => return Err(e),
-        }
+        let free = chunk.get_mut(held..).unwrap_or_default();
+        let n = match source.read(free) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {
+                continue;
+            }
+            Err(e) => return Err(format!("reading the iterator: {e}")),
+        };
+        total += n;
+        let filled = chunk.get(..held + n).unwrap_or_default();
+        let rows = filled.chunks_exact(ROW_SIZE);
+        let cut_off = rows.remainder().len();
+        found.extend(rows.map(decode_row).filter(|row| keep(row)));
+        chunk.copy_within(held + n - cut_off..held + n, 0);
+        held = cut_off;
     }
-}
-
-/// Splits the iterator's output into rows; a trailing partial row is an error (the program and
-/// this decoder disagree about the layout).
-pub fn decode(bytes: &[u8]) -> Result<Vec<SocketFd>, String> {
-    let rows = bytes.chunks_exact(ROW_SIZE);
-    if !rows.remainder().is_empty() {
+    if held != 0 {
         return Err(format!(
-            "{} bytes is not a whole number of {ROW_SIZE}-byte rows",
-            bytes.len()
+            "{total} bytes is not a whole number of {ROW_SIZE}-byte rows"
         ));
     }
-    Ok(rows.map(decode_row).collect())
+    Ok(found)
 }
 
 fn decode_row(row: &[u8]) -> SocketFd {
@@ -64,6 +76,7 @@ fn field<const N: usize>(row: &[u8], at: usize) -> [u8; N] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
 
     fn encode(row: &SocketFd) -> Vec<u8> {
         let mut bytes = Vec::new();
@@ -72,6 +85,10 @@ mod tests {
         bytes.extend(row.inode.to_ne_bytes());
         bytes.extend(row.netns.to_ne_bytes());
         bytes
+    }
+
+    fn every(_: &SocketFd) -> bool {
+        true
     }
 
     #[test]
@@ -92,13 +109,13 @@ mod tests {
         ];
         let bytes: Vec<u8> = rows.iter().flat_map(encode).collect();
         assert_eq!(bytes.len(), 2 * ROW_SIZE);
-        assert_eq!(decode(&bytes), Ok(rows.to_vec()));
-        assert_eq!(decode(&[]), Ok(Vec::new()));
+        assert_eq!(read(&bytes[..], every), Ok(rows.to_vec()));
+        assert_eq!(read(&[][..], every), Ok(Vec::new()));
     }
 
     #[test]
     fn a_partial_row_is_an_error() {
-        let err = decode(&[0; ROW_SIZE + 5]).expect_err("partial row");
+        let err = read(&[0; ROW_SIZE + 5][..], every).expect_err("partial row");
         assert!(err.contains("29 bytes"), "{err}");
     }
 
@@ -125,15 +142,36 @@ mod tests {
         }
     }
 
+    fn numbered(count: u32) -> Vec<SocketFd> {
+        (0..count)
+            .map(|i| SocketFd {
+                pid: i,
+                fd: i + 3,
+                inode: u64::from(i) << 20,
+                netns: u64::from(i % 2),
+            })
+            .collect()
+    }
+
     #[test]
-    fn reading_goes_on_through_eintr_and_eagain_until_zero() {
-        let data: Vec<u8> = (0..=255).cycle().take(10 * ROW_SIZE).collect();
+    fn rows_split_across_reads_are_put_together_through_eintr_and_eagain() {
+        let rows = numbered(10);
         let source = Choppy {
-            data: data.clone(),
+            data: rows.iter().flat_map(encode).collect(),
             at: 0,
             calls: 0,
         };
-        assert_eq!(read_to_end(source).expect("read"), data);
+        assert_eq!(read(source, every), Ok(rows));
+    }
+
+    #[test]
+    fn only_the_rows_kept_are_returned() {
+        // More than one read's worth, so rows straddle the chunk boundary too.
+        let rows = numbered(3 * (READ_CHUNK / ROW_SIZE) as u32);
+        let bytes: Vec<u8> = rows.iter().flat_map(encode).collect();
+        let odd = |row: &SocketFd| row.pid % 2 == 1;
+        let expected: Vec<SocketFd> = rows.iter().copied().filter(odd).collect();
+        assert_eq!(read(&bytes[..], odd), Ok(expected));
     }
 
     #[test]
@@ -144,7 +182,8 @@ mod tests {
                 Err(ErrorKind::PermissionDenied.into())
             }
         }
-        let err = read_to_end(Broken).expect_err("error");
-        assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+        let err = read(Broken, every).expect_err("error");
+        assert!(err.contains("reading the iterator"), "{err}");
+        assert!(err.contains("permission denied"), "{err}");
     }
 }
