@@ -57,7 +57,8 @@ def sh(cmd, **kw):
 
 
 def in_ns(ns, cmd):
-    return ["ip", "netns", "exec", ns] + cmd
+    """`cmd` inside namespace `ns`, or in the host's when `ns` is None."""
+    return cmd if ns is None else ["ip", "netns", "exec", ns] + cmd
 
 
 class Fixture:
@@ -146,8 +147,9 @@ def tui_cpu(ns, seconds, keys=0):
     server = f"psbench-{os.getpid()}"
     tmux = ["tmux", "-L", server]
     tag = "--interval=1000ms"
+    where = "" if ns is None else f"ip netns exec {ns} "
     sh(tmux + ["new-session", "-d", "-x", "120", "-y", "40",
-               f"ip netns exec {ns} {BIN} {tag} --color never"])
+               f"{where}{BIN} {tag} --color never"])
     try:
         pid = None
         deadline = time.time() + 60
@@ -232,7 +234,70 @@ def run_huge(fixture, tui_seconds):
     return lines
 
 
+NAMESPACES = 50
+PER_NAMESPACE = 20
+HOLD20 = ("import socket, sys\n"
+          "base = int(sys.argv[1]); socks = []\n"
+          "for i in range(%d):\n"
+          "    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+          "    s.bind(('0.0.0.0', base + i)); s.listen(); socks.append(s)\n"
+          "print('ready', flush=True); sys.stdin.read()\n" % PER_NAMESPACE)
+
+
+def run_namespaces(runs, tui_seconds):
+    """50 network namespaces with 20 listeners each, looked at from the host's namespace:
+    every namespace (the default there) against the host's alone, and the live view."""
+    names = [f"psbn{os.getpid()}-{i}" for i in range(NAMESPACES)]
+    holders = []
+    try:
+        for i, name in enumerate(names):
+            sh(["ip", "netns", "add", name])
+            sh(["ip", "-n", name, "link", "set", "lo", "up"])
+            proc = subprocess.Popen(in_ns(name, [sys.executable, "-c", HOLD20, str(30000 + i * PER_NAMESPACE)]),
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            if not proc.stdout.readline().startswith("ready"):
+                raise SystemExit(f"bench: the holder in {name} did not start")
+            holders.append(proc)
+        doc = json.loads(subprocess.run([BIN, "--once", "--json"], capture_output=True, check=True).stdout)
+        seen = {}
+        for s in doc["sockets"]:
+            name = (s.get("netns") or {}).get("name")
+            if name in names:
+                seen[name] = seen.get(name, 0) + 1
+        pids_ok = all(p.pid in [q["pid"] for s in doc["sockets"] for q in s["processes"]
+                                if (s.get("netns") or {}).get("name") == names[0]] for p in holders[:1])
+        complete = all(seen.get(n) == PER_NAMESPACE for n in names)
+        lines = [f"### namespaces: {NAMESPACES} network namespaces × {PER_NAMESPACE} TCP listeners, "
+                 "seen from the host's", "",
+                 f"Ground truth: `portscope --once --json` lists {sum(seen.values())} of "
+                 f"{NAMESPACES * PER_NAMESPACE} listeners in them "
+                 f"({'every one, each in its namespace' if complete and pids_ok else 'NOT all'}).", ""]
+        once = hyperfine(None, [("host only", "{bin} --once --json --netns host"),
+                                ("every namespace", "{bin} --once --json --netns all")], runs)
+        ratio = once["every namespace"] / once["host only"]
+        lines += ["| command | median |", "| --- | --- |",
+                  f"| `portscope --once --json --netns host` | {once['host only'] * 1000:.1f} ms |",
+                  f"| `portscope --once --json --netns all` | {once['every namespace'] * 1000:.1f} ms |",
+                  "", f"- Every namespace ÷ the host's alone: {ratio:.2f}× "
+                  f"({'✅' if ratio <= 1.5 else '❌'} target ≤ 1.5×)."]
+        if tui_seconds:
+            cpu, _ = tui_cpu(None, tui_seconds)
+            shown = "not measured" if cpu is None else f"{cpu:.1f}% of one core"
+            lines.append(f"- Live view at a 1 s interval over every namespace, averaged over "
+                         f"{tui_seconds} s: {shown} (target ≤ 10%).")
+        return lines
+    finally:
+        for proc in holders:
+            proc.stdin.close()
+            proc.wait(timeout=30)
+        for name in names:
+            subprocess.run(["ip", "netns", "del", name], stderr=subprocess.DEVNULL)
+
+
 def run_size(size, runs, tui_seconds):
+    if size == "namespaces":
+        print("bench: starting the namespaces fixture…", flush=True)
+        return run_namespaces(runs, tui_seconds)
     print(f"bench: starting the {size} fixture…", flush=True)
     fixture = Fixture(size)
     try:
@@ -287,7 +352,7 @@ def run_size(size, runs, tui_seconds):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="small,medium,large,huge")
+    ap.add_argument("--sizes", default="small,medium,large,huge,namespaces")
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--tui-seconds", type=int, default=TUI_SECONDS)
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))

@@ -79,37 +79,76 @@ pub struct Dump {
     pub consistent: bool,
 }
 
-/// Every socket of one family and protocol that matches the request.
-pub fn dump(request: Request) -> io::Result<Dump> {
-    let mut sockets = Vec::new();
-    for _ in 0..DUMP_ATTEMPTS {
-        sockets.clear();
-        if dump_once(request, &mut sockets)? {
-            return Ok(Dump {
-                sockets,
-                consistent: true,
-            });
-        }
-    }
-    Ok(Dump {
-        sockets,
-        consistent: false,
-    })
+/// Several dumps over one netlink socket and one buffer (50 namespaces × 4 tables would
+/// otherwise make 200 sockets and clear 200 buffers). The socket belongs to the namespace of
+/// the thread that made the dumper's first dump.
+pub struct Dumper {
+    socket: Option<NetlinkSocket>,
+    buf: Vec<u8>,
 }
 
-/// Returns false when the kernel said the table changed under the dump.
-fn dump_once(request: Request, sockets: &mut Vec<Socket>) -> io::Result<bool> {
-    let mut socket = NetlinkSocket::new(NETLINK_SOCK_DIAG)?;
-    socket.bind_auto()?;
-    socket.connect(&SocketAddr::new(0, 0))?;
-    send_request(&socket, request)?;
-    let mut buf = vec![0u8; RECV_BUFFER];
-    let mut consistent = true;
-    loop {
-        let len = socket.recv(&mut &mut buf[..], 0)?;
-        if read_messages(&buf[..len], request, sockets, &mut consistent)? {
-            return Ok(consistent);
+impl Dumper {
+    pub fn new() -> Self {
+        Dumper {
+            socket: None,
+            buf: Vec::new(),
         }
+    }
+
+    /// Every socket of one family and protocol that matches the request.
+    pub fn dump(&mut self, request: Request) -> io::Result<Dump> {
+        let mut sockets = Vec::new();
+        for _ in 0..DUMP_ATTEMPTS {
+            sockets.clear();
+            match self.dump_once(request, &mut sockets) {
+                Ok(true) => {
+                    return Ok(Dump {
+                        sockets,
+                        consistent: true,
+                    });
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    // A socket a dump failed on is not used again.
+                    self.socket = None;
+                    return Err(error);
+                }
+            }
+        }
+        Ok(Dump {
+            sockets,
+            consistent: false,
+        })
+    }
+
+    /// Returns false when the kernel said the table changed under the dump.
+    fn dump_once(&mut self, request: Request, sockets: &mut Vec<Socket>) -> io::Result<bool> {
+        let socket = match &mut self.socket {
+            Some(socket) => socket,
+            None => {
+                let mut socket = NetlinkSocket::new(NETLINK_SOCK_DIAG)?;
+                socket.bind_auto()?;
+                socket.connect(&SocketAddr::new(0, 0))?;
+                self.socket.insert(socket)
+            }
+        };
+        send_request(socket, request)?;
+        if self.buf.len() < RECV_BUFFER {
+            self.buf.resize(RECV_BUFFER, 0);
+        }
+        let mut consistent = true;
+        loop {
+            let len = socket.recv(&mut &mut self.buf[..], 0)?;
+            if read_messages(&self.buf[..len], request, sockets, &mut consistent)? {
+                return Ok(consistent);
+            }
+        }
+    }
+}
+
+impl Default for Dumper {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

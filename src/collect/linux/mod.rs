@@ -65,10 +65,11 @@ pub(super) const PROTOS: [Proto; 2] = [Proto::Tcp, Proto::Udp];
 impl SocketSource for DiagTables {
     fn read(&mut self, selection: Selection) -> TableRead {
         let mut read = TableRead::default();
+        let mut dumper = diag::Dumper::new();
         for family in FAMILIES.into_iter().filter(|f| selection.has_family(*f)) {
             for proto in PROTOS.into_iter().filter(|p| selection.has_proto(*p)) {
                 let request = diag::Request::new(family, proto, !selection.all_states);
-                match diag::dump(request) {
+                match dumper.dump(request) {
                     Ok(dump) => {
                         if !dump.consistent {
                             read.warnings.push(format!(
@@ -87,9 +88,10 @@ impl SocketSource for DiagTables {
 
     fn established(&mut self, selection: Selection) -> Result<Vec<Socket>, TableError> {
         let mut rows = Vec::new();
+        let mut dumper = diag::Dumper::new();
         for family in FAMILIES.into_iter().filter(|f| selection.has_family(*f)) {
             let request = diag::Request::established(family);
-            let dump = diag::dump(request).map_err(|e| table_error(request, &e))?;
+            let dump = dumper.dump(request).map_err(|e| table_error(request, &e))?;
             rows.extend(dump.sockets);
         }
         Ok(rows)

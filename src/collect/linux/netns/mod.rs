@@ -31,7 +31,7 @@ use crate::model::{
 use discover::{Discovery, Source};
 
 /// Namespaces dumped at once (each on its own short-lived thread).
-const PARALLEL: usize = 4;
+const PARALLEL: usize = 8;
 /// How often (in refreshes) the container state files are read again.
 const RELOAD_CONTAINERS_EVERY: u32 = 10;
 /// Sockets checked with SIOCGSKNS per collection, at most.
@@ -161,9 +161,6 @@ impl SocketSource for NetnsTables {
             None => discovery,
         };
         let mut read = dump_all(&discovery, selection);
-        for dump in &read.dumps {
-            self.addresses.insert(dump.0, dump.1.clone());
-        }
         self.ephemeral = read
             .ranges
             .get(&discovery.host.unwrap_or(discovery.own))
@@ -292,6 +289,12 @@ impl SocketSource for NetnsTables {
 
     fn annotate(&mut self, snapshot: &mut Snapshot) {
         names::label_holders(snapshot, &self.containers);
+        // The namespaces' addresses tell where a forwarder leads: read only when one holds a
+        // port (each read enters every namespace once more).
+        self.addresses = match publish::any_forwarder(snapshot) {
+            true => addresses_of(&self.discovery),
+            false => BTreeMap::new(),
+        };
         snapshot.published = publish::publications(snapshot, &self.addresses, &self.containers);
     }
 }
@@ -448,8 +451,7 @@ fn open_held(pid: u32, fd: u32, source: Source) -> Option<OwnedFd> {
 #[derive(Default)]
 struct Dumped {
     table: TableRead,
-    /// (netns, its interface addresses).
-    dumps: Vec<(u64, Vec<IpAddr>)>,
+    /// The ephemeral port range of the host's (and our) namespace.
     ranges: BTreeMap<u64, Option<PortRange>>,
 }
 
@@ -457,8 +459,35 @@ struct Dumped {
 struct NsDump {
     inode: u64,
     read: TableRead,
-    addresses: Vec<IpAddr>,
     range: Option<PortRange>,
+}
+
+/// Every found namespace's interface addresses, a few namespaces at a time.
+fn addresses_of(discovery: &Discovery) -> BTreeMap<u64, Vec<IpAddr>> {
+    let list: Vec<(&u64, &discover::Found)> = discovery.found.iter().collect();
+    let mut all = BTreeMap::new();
+    for batch in list.chunks(PARALLEL) {
+        thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|&(&inode, found)| {
+                    let own = inode == discovery.own;
+                    scope.spawn(move || {
+                        if !own && sys::enter(found.fd.as_fd()).is_err() {
+                            return (inode, Vec::new());
+                        }
+                        (inode, interface_addresses())
+                    })
+                })
+                .collect();
+            for handle in handles {
+                if let Ok((inode, addresses)) = handle.join() {
+                    all.insert(inode, addresses);
+                }
+            }
+        });
+    }
+    all
 }
 
 /// Dumps every found namespace, a few at a time, each on a fresh thread that enters it.
@@ -471,7 +500,8 @@ fn dump_all(discovery: &Discovery, selection: Selection) -> Dumped {
                 .iter()
                 .map(|&(&inode, found)| {
                     let own = inode == discovery.own;
-                    scope.spawn(move || dump_in(inode, &found.fd, own, selection))
+                    let range = own || Some(inode) == discovery.host;
+                    scope.spawn(move || dump_in(inode, &found.fd, own, range, selection))
                 })
                 .collect();
             handles
@@ -495,7 +525,6 @@ fn merge(dumped: &mut Dumped, inode: u64, result: io::Result<NsDump>) {
             dumped.table.sockets.extend(dump.read.sockets);
             dumped.table.errors.extend(dump.read.errors);
             dumped.table.warnings.extend(dump.read.warnings);
-            dumped.dumps.push((dump.inode, dump.addresses));
             dumped.ranges.insert(dump.inode, dump.range);
         }
         // Gone since discovery, or setns refused (a user namespace owned by someone else):
@@ -521,15 +550,22 @@ fn explain_enter(error: &io::Error) -> String {
 
 /// Inside namespace `ns` (entering it unless it is ours): the tables, the addresses and the
 /// ephemeral range. The netlink sockets are made here, so they belong to that namespace.
-fn dump_in(inode: u64, ns: &OwnedFd, own: bool, selection: Selection) -> io::Result<NsDump> {
+fn dump_in(
+    inode: u64,
+    ns: &OwnedFd,
+    own: bool,
+    want_range: bool,
+    selection: Selection,
+) -> io::Result<NsDump> {
     if !own {
         sys::enter(ns.as_fd())?;
     }
     let mut read = TableRead::default();
+    let mut dumper = diag::Dumper::new();
     for family in FAMILIES.into_iter().filter(|f| selection.has_family(*f)) {
         for proto in PROTOS.into_iter().filter(|p| selection.has_proto(*p)) {
             let request = diag::Request::new(family, proto, !selection.all_states);
-            match diag::dump(request) {
+            match dumper.dump(request) {
                 Ok(dump) => {
                     if !dump.consistent {
                         read.warnings.push(format!(
@@ -549,15 +585,11 @@ fn dump_in(inode: u64, ns: &OwnedFd, own: bool, selection: Selection) -> io::Res
             }
         }
     }
-    let range = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
+    let range = want_range
+        .then(|| fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok())
+        .flatten()
         .and_then(|text| PortRange::parse_pair(&text));
-    Ok(NsDump {
-        inode,
-        read,
-        addresses: interface_addresses(),
-        range,
-    })
+    Ok(NsDump { inode, read, range })
 }
 
 /// Established TCP connections of one namespace.
@@ -574,9 +606,10 @@ fn established_in(
                     return Ok(Vec::new());
                 }
                 let mut rows = Vec::new();
+                let mut dumper = diag::Dumper::new();
                 for family in FAMILIES.into_iter().filter(|f| selection.has_family(*f)) {
                     let request = diag::Request::established(family);
-                    let dump = diag::dump(request).map_err(|e| table_error(request, &e))?;
+                    let dump = dumper.dump(request).map_err(|e| table_error(request, &e))?;
                     rows.extend(dump.sockets.into_iter().map(|mut s| {
                         s.netns = inode;
                         s

@@ -53,6 +53,11 @@ pub fn publications(
     found
 }
 
+/// Does a forwarder hold any socket of the snapshot?
+pub fn any_forwarder(snapshot: &Snapshot) -> bool {
+    snapshot.processes.values().any(|p| recognise(p).is_some())
+}
+
 /// The forwarders that hold published ports (a shim or kube-proxy does not).
 fn recognise(process: &Process) -> Option<Forwarder> {
     let argv: Vec<&[u8]> = process
