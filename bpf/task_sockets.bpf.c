@@ -40,6 +40,9 @@ static long (*bpf_seq_write)(struct seq_file *m, const void *data, __u32 len) = 
  * filesystem it lives on; /proc shows it as a path, not as socket:[N]. Only sockfs inodes
  * are sockets. */
 #define SOCKFS_MAGIC 0x534F434B
+/* An fd on a namespace file (/proc/PID/ns/net, a bind mount under /run/netns) is an nsfs
+ * inode whose number is the namespace's. */
+#define NSFS_MAGIC 0x6e736673
 
 /* The kernel types read, reduced to the fields used. */
 struct ns_common {
@@ -102,13 +105,18 @@ struct bpf_iter__task_file {
 	};
 } CORE;
 
-/* One row per (process, fd) holding a socket; user space decodes exactly this layout. */
+/* One row per (process, fd) holding a socket, or (READ_NSFS) a namespace file; user space
+ * decodes exactly this layout. */
 struct socket_row {
 	__u32 tgid;
 	__u32 fd;
 	__u64 inode;
-	__u64 netns; /* inode of the socket's network namespace; 0 if unreadable or not asked for */
+	__u32 netns; /* inode of the socket's network namespace; 0 if unreadable or not asked for */
+	__u32 kind;  /* ROW_SOCKET or ROW_NSFS */
 };
+
+#define ROW_SOCKET 0
+#define ROW_NSFS 1
 
 /* The socket inodes user space wants; sized by the loader (set_max_entries). */
 struct {
@@ -122,6 +130,7 @@ struct {
 /* What user space asks of the next walk: entry 0 holds these bits (mirrored in loader.rs). */
 #define WANTED_ONLY 1 /* write only the sockets whose inode is in wanted_inodes */
 #define READ_NETNS 2  /* fill in netns: three dependent reads per socket, a third of a full walk */
+#define READ_NSFS 4   /* also write a row for each fd on a namespace file (any type of namespace) */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -140,7 +149,7 @@ static __u32 config_flags(void)
 
 /* private_data is a void pointer, so the verifier will not let it be dereferenced directly:
  * each hop is a probe read. Any failure gives 0 ("unknown"), never a missing row. */
-static __u64 netns_of(struct file *file)
+static __u32 netns_of(struct file *file)
 {
 	struct socket *sock = file->private_data;
 	struct sock *sk = 0;
@@ -169,15 +178,27 @@ int task_sockets(struct bpf_iter__task_file *ctx)
 	if (!task || !file)
 		return 0;
 	inode = file->f_inode;
-	if (!inode || (inode->i_mode & S_IFMT) != S_IFSOCK || inode->i_sb->s_magic != SOCKFS_MAGIC)
+	if (!inode)
 		return 0;
+	/* i_mode and i_sb share a cache line; i_ino is on the next one, read only for a row. */
+	if ((inode->i_mode & S_IFMT) != S_IFSOCK) {
+		if (!(config_flags() & READ_NSFS) || inode->i_sb->s_magic != NSFS_MAGIC)
+			return 0;
+		row.kind = ROW_NSFS;
+		row.netns = 0;
+	} else {
+		if (inode->i_sb->s_magic != SOCKFS_MAGIC)
+			return 0;
+		row.inode = inode->i_ino;
+		flags = config_flags();
+		if ((flags & WANTED_ONLY) && !bpf_map_lookup_elem(&wanted_inodes, &row.inode))
+			return 0;
+		row.kind = ROW_SOCKET;
+		row.netns = (flags & READ_NETNS) ? netns_of(file) : 0;
+	}
 	row.inode = inode->i_ino;
-	flags = config_flags();
-	if ((flags & WANTED_ONLY) && !bpf_map_lookup_elem(&wanted_inodes, &row.inode))
-		return 0;
 	row.tgid = task->tgid;
 	row.fd = ctx->fd;
-	row.netns = (flags & READ_NETNS) ? netns_of(file) : 0;
 	/* When the seq buffer is full this fails and the kernel shows this file again on the next
 	 * read(), so a reader that reads until 0 gets every row exactly once. */
 	bpf_seq_write(ctx->meta->seq, &row, sizeof(row));

@@ -46,8 +46,8 @@ pub use rustc_hash::FxHashSet;
 use std::time::SystemTime;
 
 use crate::model::{
-    Connections, HiddenReason, NetnsScope, NoneReason, Owner, PEERS_KEPT, PortRange, Process,
-    Proto, SafeText, Selection, Snapshot, Socket, TableError, Visibility,
+    Connections, HiddenReason, NetnsScope, NoneReason, Owner, OwnerMap, OwnerMapSource, PEERS_KEPT,
+    PortRange, Process, Proto, SafeText, Selection, Snapshot, Socket, TableError, Visibility,
 };
 use users::UserNames;
 
@@ -60,6 +60,8 @@ pub enum CollectError {
         /// The OS error behind the first table, kept as this error's source.
         source: Option<std::io::Error>,
     },
+    /// `--owner-scan bpf`, and the in-kernel map cannot be used: why, in one line.
+    OwnerScan(String),
 }
 
 impl CollectError {
@@ -74,19 +76,49 @@ impl CollectError {
 
 impl std::fmt::Display for CollectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let CollectError::NoTable { errors, .. } = self;
-        let lines: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
-        f.write_str(&lines.join("; "))
+        match self {
+            CollectError::NoTable { errors, .. } => {
+                let lines: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+                f.write_str(&lines.join("; "))
+            }
+            CollectError::OwnerScan(why) => {
+                write!(
+                    f,
+                    "{why} (asked for by --owner-scan bpf; auto would use the /proc walk)"
+                )
+            }
+        }
     }
 }
 
 impl std::error::Error for CollectError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        let CollectError::NoTable { source, .. } = self;
-        source
-            .as_ref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        match self {
+            CollectError::NoTable { source, .. } => source
+                .as_ref()
+                .map(|e| e as &(dyn std::error::Error + 'static)),
+            CollectError::OwnerScan(_) => None,
+        }
     }
+}
+
+/// `--owner-scan`: how holders are found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OwnerScanChoice {
+    /// The in-kernel map where the kernel allows it, else the `/proc` walk, silently.
+    #[default]
+    Auto,
+    /// The in-kernel map or nothing: collection fails when it cannot be used.
+    Bpf,
+    /// The `/proc` walk.
+    Proc,
+}
+
+/// How a [`Collector`] reads: which namespaces, and how it finds holders.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CollectorOptions {
+    pub scope: NetnsScope,
+    pub owner_scan: OwnerScanChoice,
 }
 
 /// What one collection should read.
@@ -122,11 +154,17 @@ impl TableRead {
 pub struct Hints {
     pub netns_fds: Vec<(u32, u32, u64)>,
     pub unknown_sockets: Vec<(u32, u32, u64)>,
+    /// From a scan that knows each socket's namespace (the in-kernel map): one socket of each
+    /// namespace holding none of the wanted sockets, as (pid, fd, namespace inode; 0 when it
+    /// could not be read). Then only these are probed for a namespace, not every unknown socket.
+    pub socket_namespaces: Option<Vec<(u32, u32, u64)>>,
 }
 
 impl Hints {
     pub fn is_empty(&self) -> bool {
-        self.netns_fds.is_empty() && self.unknown_sockets.is_empty()
+        self.netns_fds.is_empty()
+            && self.unknown_sockets.is_empty()
+            && self.socket_namespaces.as_ref().is_none_or(Vec::is_empty)
     }
 }
 
@@ -159,6 +197,13 @@ trait OwnerSource: Send {
     }
     /// Records holders found through the hints, for sockets the tables just gained.
     fn adopt(&mut self, _sockets: &[Socket], _hints: &Hints) {}
+    /// Which map answered the last update, and why the in-kernel one did not.
+    fn used(&mut self) -> OwnerMap {
+        OwnerMap {
+            source: OwnerMapSource::System,
+            bpf_unavailable: Some("bpf: the in-kernel owner map is Linux only".to_string()),
+        }
+    }
 }
 
 /// Facts about the holding processes.
@@ -199,6 +244,8 @@ pub struct Collector {
     processes: Box<dyn ProcessSource>,
     users: UserNames,
     host: SafeText,
+    /// `--owner-scan bpf`: the in-kernel map or an error.
+    require_bpf: bool,
     /// What the last refresh was built from, to tell when nothing changed.
     last: Option<Last>,
 }
@@ -272,8 +319,17 @@ impl Collector {
     /// The sources of this OS, for the network namespaces in `scope` (on an OS without
     /// namespaces, the one there is).
     pub fn with_scope(scope: NetnsScope) -> Self {
+        Self::with_options(CollectorOptions {
+            scope,
+            ..CollectorOptions::default()
+        })
+    }
+
+    /// The sources of this OS as `options` choose them.
+    pub fn with_options(options: CollectorOptions) -> Self {
+        let CollectorOptions { scope, owner_scan } = options;
         #[cfg(target_os = "linux")]
-        let (sockets, owners, processes) = linux::sources(scope);
+        let (sockets, owners, processes) = linux::sources(scope, owner_scan);
         #[cfg(not(target_os = "linux"))]
         let (sockets, owners, processes) = {
             let _ = scope;
@@ -285,6 +341,7 @@ impl Collector {
             processes,
             users: UserNames::default(),
             host: host_name(),
+            require_bpf: owner_scan == OwnerScanChoice::Bpf,
             last: None,
         }
     }
@@ -317,7 +374,7 @@ impl Collector {
             .into_iter()
             .partition(|s| keep(s));
         read.sockets = kept;
-        self.owners.update(&read.sockets);
+        self.update_owners(&read.sockets)?;
         self.follow_hints(request.selection, keep, &mut read);
         // Only a filtered read can leave out what a published port leads to.
         let again = (!left.is_empty()).then(|| read.clone());
@@ -329,7 +386,7 @@ impl Collector {
         };
         let mut both = again.sockets.clone();
         both.extend(related.iter().cloned());
-        self.owners.update(&both);
+        self.update_owners(&both)?;
         Ok(self.build(request, again, related, taken_at))
     }
 
@@ -343,7 +400,7 @@ impl Collector {
     ) -> Result<Refresh, CollectError> {
         let taken_at = SystemTime::now();
         let mut read = self.sockets(request.selection, keep)?;
-        let mut owners_changed = self.owners.update(&read.sockets);
+        let mut owners_changed = self.update_owners(&read.sockets)?;
         owners_changed |= self.follow_hints(request.selection, keep, &mut read);
         let table = TablePrint::of(&read);
         let same = |l: &&Last| !owners_changed && l.table == table && l.request == *request;
@@ -363,6 +420,22 @@ impl Collector {
             connections: snapshot.connections.clone(),
         });
         Ok(Refresh::Changed(Box::new(snapshot)))
+    }
+
+    /// The owner source's update; with `--owner-scan bpf`, an error when the in-kernel map did
+    /// not answer.
+    fn update_owners(&mut self, sockets: &[Socket]) -> Result<bool, CollectError> {
+        let changed = self.owners.update(sockets);
+        if self.require_bpf {
+            let used = self.owners.used();
+            if used.source != OwnerMapSource::Bpf {
+                let why = used
+                    .bpf_unavailable
+                    .unwrap_or_else(|| "bpf: not used".into());
+                return Err(CollectError::OwnerScan(why));
+            }
+        }
+        Ok(changed)
     }
 
     /// Namespaces the owner scan pointed at: dumps them and gives their sockets their holders.
@@ -465,6 +538,7 @@ impl Collector {
             ephemeral: self.sockets.ephemeral_range(),
             visibility: Visibility {
                 unreadable_pids: owners.unreadable_pids,
+                owner_map: self.owners.used(),
             },
             table_errors: errors,
             namespaces,

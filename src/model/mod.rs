@@ -599,6 +599,38 @@ pub const PEERS_KEPT: usize = 64;
 pub struct Visibility {
     /// Processes whose fd table could not be read, sorted.
     pub unreadable_pids: Vec<u32>,
+    /// Where the holders came from.
+    pub owner_map: OwnerMap,
+}
+
+/// Which owner map named the holders (`--owner-scan`), and why the in-kernel one did not.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnerMap {
+    pub source: OwnerMapSource,
+    /// Why the in-kernel map was not used, one line starting with `bpf: `; None when it was.
+    pub bpf_unavailable: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OwnerMapSource {
+    /// The walk of `/proc/PID/fd`, one readlink per open fd on the host.
+    #[default]
+    Proc,
+    /// The in-kernel map: a BPF `task_file` iterator.
+    Bpf,
+    /// What the OS's own socket API says (netstat2, where there is no `/proc`).
+    System,
+}
+
+impl OwnerMapSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OwnerMapSource::Proc => "proc",
+            OwnerMapSource::Bpf => "bpf",
+            OwnerMapSource::System => "system",
+        }
+    }
 }
 
 /// A kernel table that could not be read: its sockets are missing from the snapshot, so no

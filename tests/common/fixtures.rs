@@ -233,6 +233,7 @@ pub fn fixed_host() -> Snapshot {
         }),
         visibility: Visibility {
             unreadable_pids: vec![],
+            ..Visibility::default()
         },
         table_errors: vec![],
         namespaces: BTreeMap::new(),

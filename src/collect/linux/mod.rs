@@ -2,6 +2,7 @@
 //! own /proc fd scan, process facts from bounded /proc reads.
 
 pub mod bpf;
+mod bpf_scan;
 pub mod cgroup;
 pub mod containers;
 mod diag;
@@ -20,14 +21,20 @@ use rustc_hash::FxHashSet;
 use std::fs;
 
 use super::users::UserNames;
-use super::{Hints, OwnerSource, Owners, ProcessSource, SocketSource, TableRead};
-use crate::model::{Family, NetnsScope, PortRange, Process, Proto, Selection, Socket, TableError};
+use super::{Hints, OwnerScanChoice, OwnerSource, Owners, ProcessSource};
+use super::{SocketSource, TableRead};
+use crate::model::{
+    Family, NetnsScope, OwnerMap, PortRange, Process, Proto, Selection, Socket, TableError,
+};
+use owners::{FullScan, ProcScan};
 
 pub use owners::{OwnerIndex, OwnerScan};
 
-/// This OS's three sources, for the namespaces in `scope`.
+/// This OS's three sources, for the namespaces in `scope`, with holders found as `owner_scan`
+/// says: the one place the owner-scan path is chosen.
 pub(super) fn sources(
     scope: NetnsScope,
+    owner_scan: OwnerScanChoice,
 ) -> (
     Box<dyn SocketSource>,
     Box<dyn OwnerSource>,
@@ -38,13 +45,38 @@ pub(super) fn sources(
         NetnsScope::Current => Box::new(DiagTables),
         scope => Box::new(netns::NetnsTables::new(scope)),
     };
-    let mut owners = ProcOwners::default();
-    owners.index.discover = all && rustix::process::geteuid().is_root();
+    let discover = all && rustix::process::geteuid().is_root();
+    let mut owners = IndexedOwners {
+        index: OwnerIndex::default(),
+        wanted: FxHashSet::default(),
+        full: full_scan(owner_scan, discover),
+    };
+    owners.index.discover = discover;
     (
         tables,
         Box::new(owners),
         Box::new(facts::ProcessFacts::new()),
     )
+}
+
+/// What makes the full owner scans.
+fn full_scan(choice: OwnerScanChoice, discover: bool) -> Box<dyn FullScan> {
+    let proc = |why: &str| {
+        Box::new(ProcScan {
+            why: why.to_string(),
+        })
+    };
+    match choice {
+        OwnerScanChoice::Proc => proc("bpf: not asked for (--owner-scan proc)"),
+        // The map would name processes whose /proc entries we cannot read: they would look
+        // like holders that exited.
+        _ if visibility::hides_processes() => {
+            proc("bpf: /proc is mounted with hidepid, so the holders it finds could not be named")
+        }
+        OwnerScanChoice::Auto | OwnerScanChoice::Bpf => {
+            Box::new(bpf_scan::BpfScan::start(discover))
+        }
+    }
 }
 
 /// Does portscope run in the host's network namespace (pid 1's)? Then it looks at every
@@ -123,22 +155,27 @@ pub(super) fn table_error(request: diag::Request, error: &std::io::Error) -> Tab
     }
 }
 
-/// Owners from the /proc fd scan, remembering what it learned between refreshes.
-#[derive(Default)]
-struct ProcOwners {
+/// Owners from full scans (the in-kernel map or the /proc walk) and the index's cheap
+/// refreshes in between, remembering what it learned between refreshes.
+struct IndexedOwners {
     index: OwnerIndex,
     /// The inodes of the last update.
     wanted: FxHashSet<u64>,
+    full: Box<dyn FullScan>,
 }
 
-impl OwnerSource for ProcOwners {
+impl OwnerSource for IndexedOwners {
     fn update(&mut self, sockets: &[Socket]) -> bool {
         self.wanted = sockets
             .iter()
             .map(|s| s.inode)
             .filter(|&i| i != 0)
             .collect();
-        self.index.update(&self.wanted)
+        self.index.update_with(&self.wanted, self.full.as_mut())
+    }
+
+    fn used(&mut self) -> OwnerMap {
+        self.full.used()
     }
 
     fn hints(&mut self) -> Hints {

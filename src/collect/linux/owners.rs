@@ -17,6 +17,7 @@ use rustix::fs::{OFlags, RawDir, readlinkat_raw};
 use rustix::io::Errno;
 
 use crate::collect::Hints;
+use crate::model::{OwnerMap, OwnerMapSource};
 
 /// The owners found for the wanted inodes, and what could not be looked at.
 #[derive(Debug, Default)]
@@ -31,6 +32,37 @@ pub struct OwnerScan {
     pub proc_readable: bool,
     /// portscope ran out of file descriptors (or memory) opening an fd directory.
     pub exhausted: bool,
+}
+
+/// How a full scan finds every holder of the wanted sockets: the `/proc` walk ([`ProcScan`]) or
+/// the in-kernel map (`bpf_scan.rs`). The index's cheap refreshes in between are the same for
+/// both: they look only at new processes and at known holders.
+pub(super) trait FullScan: Send {
+    /// The holders of `wanted` among every process (`pids` is what /proc listed just before),
+    /// and with `discover` the namespace hints, as parts to merge.
+    fn scan(&mut self, pids: &[u32], wanted: &HashSet<u64>, discover: bool) -> Vec<Partial>;
+    /// Which map the scans come from, and why not the in-kernel one.
+    fn used(&mut self) -> OwnerMap;
+}
+
+/// One `readlinkat` per open fd of every process, spread across the cores.
+#[derive(Debug, Default)]
+pub(super) struct ProcScan {
+    /// Why the in-kernel map is not used (`bpf: …`).
+    pub why: String,
+}
+
+impl FullScan for ProcScan {
+    fn scan(&mut self, pids: &[u32], wanted: &HashSet<u64>, discover: bool) -> Vec<Partial> {
+        scan_parallel(pids, wanted, discover)
+    }
+
+    fn used(&mut self) -> OwnerMap {
+        OwnerMap {
+            source: OwnerMapSource::Proc,
+            bpf_unavailable: Some(self.why.clone()),
+        }
+    }
 }
 
 /// A full scan runs at least this often in the live view, to catch what the cheap refresh
@@ -84,6 +116,11 @@ impl OwnerIndex {
     /// Brings the index up to date for `wanted`; true when what it knows changed since the
     /// last update (so the live view can skip rebuilding a picture that is the same).
     pub fn update(&mut self, wanted: &HashSet<u64>) -> bool {
+        self.update_with(wanted, &mut ProcScan::default())
+    }
+
+    /// [`OwnerIndex::update`], with full scans made by `full`.
+    pub(super) fn update_with(&mut self, wanted: &HashSet<u64>, full: &mut dyn FullScan) -> bool {
         let before = (self.listing, self.stamp());
         let pids = match list_pids() {
             Ok(pids) => pids,
@@ -98,11 +135,11 @@ impl OwnerIndex {
         };
         self.listing = Listing::Listed;
         if self.needs_full_scan(wanted) {
-            self.full_scan(&pids, wanted);
+            self.full_scan(&pids, wanted, full);
         } else {
             self.refresh(&pids, wanted);
             if self.has_unexplained(wanted) {
-                self.full_scan(&pids, wanted);
+                self.full_scan(&pids, wanted, full);
             }
         }
         before != (self.listing, self.stamp())
@@ -173,16 +210,20 @@ impl OwnerIndex {
             .any(|inode| !held.contains(inode) && !self.orphans.contains(inode))
     }
 
-    fn full_scan(&mut self, pids: &[u32], wanted: &HashSet<u64>) {
+    fn full_scan(&mut self, pids: &[u32], wanted: &HashSet<u64>, full: &mut dyn FullScan) {
         self.holdings.clear();
         self.unreadable.clear();
         self.fd_counts.clear();
         self.exhausted = false;
-        let parts = scan_parallel(pids, wanted, self.discover);
+        let parts = full.scan(pids, wanted, self.discover);
         self.hints = Hints::default();
         for part in &parts {
             self.hints.netns_fds.extend(&part.netns_fds);
             self.hints.unknown_sockets.extend(&part.unknown);
+            if let Some(namespaces) = &part.socket_namespaces {
+                let all = self.hints.socket_namespaces.get_or_insert_default();
+                all.extend(namespaces);
+            }
         }
         self.record(parts);
         self.pids = pids.iter().copied().collect();
@@ -335,23 +376,27 @@ pub fn list_pids() -> Result<Vec<u32>, ListError> {
     Ok(pids)
 }
 
-#[derive(Default)]
-struct Partial {
+/// What one scan worker (or the in-kernel walk) found.
+#[derive(Debug, Default)]
+pub(super) struct Partial {
     /// (inode, pid, fd)
-    found: Vec<(u64, u32, u32)>,
+    pub found: Vec<(u64, u32, u32)>,
     /// With `discover`: nsfs fds (pid, fd, namespace inode) and sockets not wanted
     /// (pid, fd, socket inode).
-    netns_fds: Vec<(u32, u32, u64)>,
-    unknown: Vec<(u32, u32, u64)>,
-    unreadable: Vec<u32>,
+    pub netns_fds: Vec<(u32, u32, u64)>,
+    pub unknown: Vec<(u32, u32, u64)>,
+    /// With `discover`, from a scan that knows each socket's namespace: see
+    /// [`Hints::socket_namespaces`].
+    pub socket_namespaces: Option<Vec<(u32, u32, u64)>>,
+    pub unreadable: Vec<u32>,
     /// pid → open fds when scanned, for processes that hold a wanted socket.
-    fd_counts: Vec<(u32, u64)>,
-    exhausted: bool,
+    pub fd_counts: Vec<(u32, u64)>,
+    pub exhausted: bool,
 }
 
 /// Workers take pids from a shared counter, so one process with 20,000 fds does not leave the
 /// other cores idle.
-fn scan_parallel(pids: &[u32], wanted: &HashSet<u64>, discover: bool) -> Vec<Partial> {
+pub(super) fn scan_parallel(pids: &[u32], wanted: &HashSet<u64>, discover: bool) -> Vec<Partial> {
     let workers = thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8)

@@ -90,6 +90,14 @@ fn hidden_reason(scan: &OwnerScan) -> Option<HiddenReason> {
     })
 }
 
+/// Are other users' processes hidden from us in /proc (hidepid, and not root with
+/// CAP_SYS_PTRACE)? Then a holder found another way could not be named.
+pub fn hides_processes() -> bool {
+    let full_sight =
+        rustix::process::geteuid().is_root() && in_initial_user_namespace() && has_cap_sys_ptrace();
+    !full_sight && proc_hidepid()
+}
+
 fn in_child_pid_namespace() -> bool {
     fs::read_link("/proc/self/ns/pid")
         .map(|target| target.as_os_str() != INIT_PID_NS)

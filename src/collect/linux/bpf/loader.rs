@@ -13,7 +13,7 @@ use rustix::io::Errno;
 
 use super::btf::Types;
 use super::kernel_types::{self, KernelTypes};
-use super::{LoadOptions, SocketFd, Unavailable, WANTED_IN_KERNEL_MAX, preflight, rows};
+use super::{LoadOptions, Unavailable, WANTED_IN_KERNEL_MAX, Walk, preflight, rows};
 
 /// What build.rs compiled from `bpf/task_sockets.bpf.c`, aligned because the ELF reader reads
 /// its headers in place.
@@ -27,6 +27,7 @@ const CONFIG_MAP: &str = "config";
 /// The bits of `config`, as `bpf/task_sockets.bpf.c` defines them.
 const WANTED_ONLY: u32 = 1;
 const READ_NETNS: u32 = 2;
+const READ_NSFS: u32 = 4;
 
 pub struct Loaded {
     /// Owns the program's fd (and the object's BTF); closed on drop.
@@ -76,29 +77,39 @@ impl Loaded {
         })
     }
 
-    pub fn socket_fds(
+    pub fn walk(
         &mut self,
         wanted: Option<&HashSet<u64>>,
-    ) -> Result<Vec<SocketFd>, Unavailable> {
+        namespace_fds: bool,
+    ) -> Result<Walk, Unavailable> {
         let netns = self.options.netns;
         let in_kernel = wanted.filter(|w| netns && w.len() <= WANTED_IN_KERNEL_MAX);
-        self.configure(in_kernel)?;
+        self.configure(in_kernel, namespace_fds)?;
         let here = if in_kernel.is_none() { wanted } else { None };
         let iterator = self.iterator()?;
-        rows::read(iterator, |socket| {
+        let (sockets, namespace_fds) = rows::read_all(iterator, |socket| {
             here.is_none_or(|wanted| wanted.contains(&socket.inode))
         })
-        .map_err(Unavailable::Failed)
+        .map_err(Unavailable::Failed)?;
+        Ok(Walk {
+            sockets,
+            namespace_fds,
+        })
     }
 
-    /// Makes the kernel's filter say `wanted` (None: no filter), and `config` say that and the
-    /// load options.
-    fn configure(&mut self, wanted: Option<&HashSet<u64>>) -> Result<(), Unavailable> {
+    /// Makes the kernel's filter say `wanted` (None: no filter), and `config` say that, the
+    /// load options and whether namespace fds are wanted.
+    fn configure(
+        &mut self,
+        wanted: Option<&HashSet<u64>>,
+        namespace_fds: bool,
+    ) -> Result<(), Unavailable> {
         if let Some(wanted) = wanted {
             self.sync_wanted(wanted)?;
         }
         let flags = if wanted.is_some() { WANTED_ONLY } else { 0 }
-            | if self.options.netns { READ_NETNS } else { 0 };
+            | if self.options.netns { READ_NETNS } else { 0 }
+            | if namespace_fds { READ_NSFS } else { 0 };
         if self.flags != Some(flags) {
             self.config
                 .set(0, flags, 0)

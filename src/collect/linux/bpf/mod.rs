@@ -32,6 +32,24 @@ pub struct SocketFd {
     pub netns: u64,
 }
 
+/// An open fd on a namespace file (nsfs: `/proc/PID/ns/*`, a bind mount under `/run/netns`),
+/// of any type of namespace; [`BpfOwnerMap::walk`] reports them when asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NamespaceFd {
+    pub pid: u32,
+    pub fd: u32,
+    /// The namespace's inode (`readlink` shows `net:[N]`, `mnt:[N]`, …).
+    pub inode: u64,
+}
+
+/// What one walk found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Walk {
+    pub sockets: Vec<SocketFd>,
+    /// Empty unless asked for.
+    pub namespace_fds: Vec<NamespaceFd>,
+}
+
 /// Why the BPF path was not used, one line each, for `--verbose` and the JSON `collector`
 /// field. Never fatal: the `/proc` scan gives the same answers, only slower.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -111,7 +129,17 @@ impl BpfOwnerMap {
         &mut self,
         wanted: Option<&HashSet<u64>>,
     ) -> Result<Vec<SocketFd>, Unavailable> {
-        self.loaded.socket_fds(wanted)
+        self.walk(wanted, false).map(|walk| walk.sockets)
+    }
+
+    /// [`BpfOwnerMap::socket_fds`], and with `namespace_fds` every fd on a namespace file too
+    /// (what the namespace collector follows to namespaces nothing else keeps).
+    pub fn walk(
+        &mut self,
+        wanted: Option<&HashSet<u64>>,
+        namespace_fds: bool,
+    ) -> Result<Walk, Unavailable> {
+        self.loaded.walk(wanted, namespace_fds)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use rustc_hash::FxHashSet as HashSet;
 
-use super::{LoadOptions, SocketFd, Unavailable};
+use super::{LoadOptions, Unavailable, Walk};
 
 /// Never constructed.
 pub enum Loaded {}
@@ -12,7 +12,7 @@ impl Loaded {
         Err(Unavailable::NotBuiltIn)
     }
 
-    pub fn socket_fds(&mut self, _: Option<&HashSet<u64>>) -> Result<Vec<SocketFd>, Unavailable> {
+    pub fn walk(&mut self, _: Option<&HashSet<u64>>, _: bool) -> Result<Walk, Unavailable> {
         match *self {}
     }
 }

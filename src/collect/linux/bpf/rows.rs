@@ -3,28 +3,37 @@
 
 use std::io::{ErrorKind, Read};
 
-use super::SocketFd;
+use super::{NamespaceFd, SocketFd};
 
-/// `struct socket_row` in `bpf/task_sockets.bpf.c`: u32 tgid, u32 fd, u64 inode, u64 netns,
-/// in the kernel's byte order (the object is built for the target's endianness).
+/// `struct socket_row` in `bpf/task_sockets.bpf.c`: u32 tgid, u32 fd, u64 inode, u32 netns,
+/// u32 kind, in the kernel's byte order (the object is built for the target's endianness).
 pub const ROW_SIZE: usize = 24;
+
+/// `ROW_SOCKET` and `ROW_NSFS` of the program.
+const ROW_SOCKET: u32 = 0;
+const ROW_NSFS: u32 = 1;
+
+/// One decoded row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Row {
+    Socket(SocketFd),
+    Namespace(NamespaceFd),
+    /// A kind this decoder does not know (the program and the decoder disagree).
+    Unknown(u32),
+}
 
 /// One seq_file buffer is 8 pages; a read never returns more.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// Reads an iterator until it says 0 (the end of the walk), decoding rows as they arrive and
-/// keeping those `keep` accepts, so memory follows what is kept, not what the kernel wrote. A
-/// row split across two reads is put together; a partial row at the end is an error (the
-/// program and this decoder disagree about the layout).
+/// Reads an iterator until it says 0 (the end of the walk), handing each row to `sink` as it
+/// arrives, so memory follows what the caller keeps, not what the kernel wrote. A row split
+/// across two reads is put together; a partial row at the end is an error (the program and
+/// this decoder disagree about the layout).
 ///
 /// When a row does not fit in the kernel's buffer the kernel shows that file again on the next
 /// read, and after a million files without output it returns EAGAIN to let the reader breathe;
 /// neither loses or repeats a row, so reading on is right in both cases.
-pub fn read(
-    mut source: impl Read,
-    keep: impl Fn(&SocketFd) -> bool,
-) -> Result<Vec<SocketFd>, String> {
-    let mut found = Vec::new();
+pub fn read(mut source: impl Read, mut sink: impl FnMut(Row)) -> Result<(), String> {
     let mut chunk = vec![0u8; READ_CHUNK];
     // The bytes of a row cut off by the last read, at the start of `chunk`.
     let mut held = 0;
@@ -43,7 +52,7 @@ pub fn read(
         let filled = chunk.get(..held + n).unwrap_or_default();
         let rows = filled.chunks_exact(ROW_SIZE);
         let cut_off = rows.remainder().len();
-        found.extend(rows.map(decode_row).filter(|row| keep(row)));
+        rows.map(decode_row).for_each(&mut sink);
         chunk.copy_within(held + n - cut_off..held + n, 0);
         held = cut_off;
     }
@@ -52,15 +61,45 @@ pub fn read(
             "{total} bytes is not a whole number of {ROW_SIZE}-byte rows"
         ));
     }
-    Ok(found)
+    Ok(())
 }
 
-fn decode_row(row: &[u8]) -> SocketFd {
-    SocketFd {
-        pid: u32::from_ne_bytes(field(row, 0)),
-        fd: u32::from_ne_bytes(field(row, 4)),
-        inode: u64::from_ne_bytes(field(row, 8)),
-        netns: u64::from_ne_bytes(field(row, 16)),
+/// Reads every row, keeping the sockets `keep` accepts and every namespace fd.
+pub fn read_all(
+    source: impl Read,
+    keep: impl Fn(&SocketFd) -> bool,
+) -> Result<(Vec<SocketFd>, Vec<NamespaceFd>), String> {
+    let mut sockets = Vec::new();
+    let mut namespaces = Vec::new();
+    let mut unknown = None;
+    read(source, |row| match row {
+        Row::Socket(socket) if keep(&socket) => sockets.push(socket),
+        Row::Socket(_) => {}
+        Row::Namespace(fd) => namespaces.push(fd),
+        Row::Unknown(kind) => {
+            unknown.get_or_insert(kind);
+        }
+    })?;
+    match unknown {
+        Some(kind) => Err(format!("a row of unknown kind {kind}")),
+        None => Ok((sockets, namespaces)),
+    }
+}
+
+fn decode_row(row: &[u8]) -> Row {
+    let pid = u32::from_ne_bytes(field(row, 0));
+    let fd = u32::from_ne_bytes(field(row, 4));
+    let inode = u64::from_ne_bytes(field(row, 8));
+    let netns = u64::from(u32::from_ne_bytes(field(row, 16)));
+    match u32::from_ne_bytes(field(row, 20)) {
+        ROW_SOCKET => Row::Socket(SocketFd {
+            pid,
+            fd,
+            inode,
+            netns,
+        }),
+        ROW_NSFS => Row::Namespace(NamespaceFd { pid, fd, inode }),
+        kind => Row::Unknown(kind),
     }
 }
 
@@ -79,16 +118,26 @@ mod tests {
     use std::io;
 
     fn encode(row: &SocketFd) -> Vec<u8> {
+        encode_kind(row, ROW_SOCKET)
+    }
+
+    fn encode_kind(row: &SocketFd, kind: u32) -> Vec<u8> {
         let mut bytes = Vec::new();
         bytes.extend(row.pid.to_ne_bytes());
         bytes.extend(row.fd.to_ne_bytes());
         bytes.extend(row.inode.to_ne_bytes());
-        bytes.extend(row.netns.to_ne_bytes());
+        bytes.extend(u32::try_from(row.netns).expect("a u32 netns").to_ne_bytes());
+        bytes.extend(kind.to_ne_bytes());
         bytes
     }
 
     fn every(_: &SocketFd) -> bool {
         true
+    }
+
+    /// The sockets `keep` accepts, for the tests written before namespace rows existed.
+    fn read(source: impl Read, keep: impl Fn(&SocketFd) -> bool) -> Result<Vec<SocketFd>, String> {
+        read_all(source, keep).map(|(sockets, _)| sockets)
     }
 
     #[test]
@@ -111,6 +160,36 @@ mod tests {
         assert_eq!(bytes.len(), 2 * ROW_SIZE);
         assert_eq!(read(&bytes[..], every), Ok(rows.to_vec()));
         assert_eq!(read(&[][..], every), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn namespace_rows_come_apart_from_sockets_and_an_unknown_kind_is_an_error() {
+        let socket = SocketFd {
+            pid: 10,
+            fd: 3,
+            inode: 99,
+            netns: 7,
+        };
+        let nsfs = SocketFd {
+            pid: 11,
+            fd: 4,
+            inode: 4_026_532_000,
+            netns: 0,
+        };
+        let mut bytes = encode(&socket);
+        bytes.extend(encode_kind(&nsfs, ROW_NSFS));
+        let namespace = NamespaceFd {
+            pid: 11,
+            fd: 4,
+            inode: 4_026_532_000,
+        };
+        assert_eq!(
+            read_all(&bytes[..], every),
+            Ok((vec![socket], vec![namespace]))
+        );
+        bytes.extend(encode_kind(&socket, 9));
+        let err = read_all(&bytes[..], every).expect_err("unknown kind");
+        assert!(err.contains("unknown kind 9"), "{err}");
     }
 
     #[test]

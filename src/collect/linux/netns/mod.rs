@@ -203,7 +203,15 @@ impl SocketSource for NetnsTables {
                 self.remembered.push((pid, fd, Source::HeldFd));
             }
         }
-        for (pid, fd) in probe_order(&hints.unknown_sockets, self.refreshes) {
+        let probes: Vec<(u32, u32)> = match &hints.socket_namespaces {
+            Some(one_each) => one_each
+                .iter()
+                .filter(|(_, _, inode)| !known(inode))
+                .map(|&(pid, fd, _)| (pid, fd))
+                .collect(),
+            None => probe_order(&hints.unknown_sockets, self.refreshes),
+        };
+        for (pid, fd) in probes {
             let Some(ns) = open_held(pid, fd, Source::Socket) else {
                 continue;
             };
@@ -218,7 +226,7 @@ impl SocketSource for NetnsTables {
             return TableRead::default();
         }
         let mut read = dump_all(&found, selection);
-        if hints.unknown_sockets.len() > SOCKET_PROBES {
+        if hints.socket_namespaces.is_none() && hints.unknown_sockets.len() > SOCKET_PROBES {
             read.table.warnings.push(format!(
                 "{} sockets were not checked for a namespace of their own (at most {SOCKET_PROBES} are)",
                 hints.unknown_sockets.len() - SOCKET_PROBES

@@ -1,0 +1,182 @@
+//! Full owner scans from the in-kernel map (`bpf/`): the parts the `/proc` walk gives, from one
+//! walk of every fd table inside the kernel instead of one `readlinkat` per open fd.
+//!
+//! The program is loaded on a thread of its own while the socket tables are read. When loading
+//! fails, or later a walk does, the `/proc` walk takes over for good, and the reason is kept
+//! for `--verbose` and the JSON `collector` field.
+
+use std::collections::BTreeMap;
+use std::thread::{self, JoinHandle};
+
+use rustc_hash::FxHashSet as HashSet;
+
+use super::bpf::{BpfOwnerMap, LoadOptions, SocketFd, Unavailable, Walk};
+use super::owners::{FullScan, Partial, scan_parallel};
+use crate::model::{OwnerMap, OwnerMapSource};
+
+pub(super) struct BpfScan {
+    state: State,
+}
+
+enum State {
+    Loading(JoinHandle<Result<BpfOwnerMap, Unavailable>>),
+    Ready(BpfOwnerMap),
+    /// The `/proc` walk answers, for this reason.
+    Proc(String),
+}
+
+impl BpfScan {
+    /// Starts loading; with `discover` the program also reads each socket's namespace and
+    /// reports namespace fds (the hints the namespace collector follows).
+    pub fn start(discover: bool) -> Self {
+        let options = LoadOptions { netns: discover };
+        let loading = thread::Builder::new()
+            .name("bpf-load".into())
+            .spawn(move || BpfOwnerMap::load_with(options));
+        let state = match loading {
+            Ok(handle) => State::Loading(handle),
+            Err(error) => State::Proc(format!("bpf: cannot start a thread to load it: {error}")),
+        };
+        BpfScan { state }
+    }
+
+    /// Waits for the load, once.
+    fn settle(&mut self) {
+        if !matches!(self.state, State::Loading(_)) {
+            return;
+        }
+        let placeholder = State::Proc(String::new());
+        let State::Loading(handle) = std::mem::replace(&mut self.state, placeholder) else {
+            return;
+        };
+        self.state = match handle.join() {
+            Ok(Ok(map)) => State::Ready(map),
+            Ok(Err(why)) => State::Proc(why.to_string()),
+            Err(_) => State::Proc("bpf: loading the owner map panicked".into()),
+        };
+    }
+
+    fn walk(
+        map: &mut BpfOwnerMap,
+        wanted: &HashSet<u64>,
+        discover: bool,
+    ) -> Result<Walk, Unavailable> {
+        match discover {
+            // Every socket with its namespace, and every namespace fd: the hints need them.
+            true => map.walk(None, true),
+            false => map.walk(Some(wanted), false),
+        }
+    }
+}
+
+impl FullScan for BpfScan {
+    fn scan(&mut self, pids: &[u32], wanted: &HashSet<u64>, discover: bool) -> Vec<Partial> {
+        self.settle();
+        if let State::Ready(map) = &mut self.state {
+            if wanted.is_empty() && !discover {
+                return Vec::new();
+            }
+            match Self::walk(map, wanted, discover) {
+                Ok(walk) => return vec![parts(walk, wanted, discover)],
+                Err(why) => self.state = State::Proc(why.to_string()),
+            }
+        }
+        scan_parallel(pids, wanted, discover)
+    }
+
+    fn used(&mut self) -> OwnerMap {
+        self.settle();
+        match &self.state {
+            State::Ready(_) => OwnerMap {
+                source: OwnerMapSource::Bpf,
+                bpf_unavailable: None,
+            },
+            State::Proc(why) => OwnerMap {
+                source: OwnerMapSource::Proc,
+                bpf_unavailable: Some(why.clone()),
+            },
+            State::Loading(_) => OwnerMap::default(),
+        }
+    }
+}
+
+/// A walk in the shape of the `/proc` walk's parts. With `discover`: the sockets of namespaces
+/// that hold none of the wanted ones, one of each such namespace to open it through, and the
+/// namespace fds (of any type: the namespace collector keeps the network ones).
+fn parts(walk: Walk, wanted: &HashSet<u64>, discover: bool) -> Partial {
+    let (found, others): (Vec<SocketFd>, Vec<SocketFd>) = walk
+        .sockets
+        .into_iter()
+        .partition(|s| wanted.contains(&s.inode));
+    let mut part = Partial {
+        found: found.iter().map(|s| (s.inode, s.pid, s.fd)).collect(),
+        ..Partial::default()
+    };
+    if !discover {
+        return part;
+    }
+    let covered: HashSet<u64> = found.iter().map(|s| s.netns).filter(|&n| n != 0).collect();
+    let mut one_each: BTreeMap<u64, (u32, u32)> = BTreeMap::new();
+    for socket in others.iter().filter(|s| !covered.contains(&s.netns)) {
+        part.unknown.push((socket.pid, socket.fd, socket.inode));
+        one_each
+            .entry(socket.netns)
+            .or_insert((socket.pid, socket.fd));
+    }
+    part.socket_namespaces = Some(
+        one_each
+            .into_iter()
+            .map(|(netns, (pid, fd))| (pid, fd, netns))
+            .collect(),
+    );
+    part.netns_fds = walk
+        .namespace_fds
+        .iter()
+        .map(|n| (n.pid, n.fd, n.inode))
+        .collect();
+    part
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::linux::bpf::NamespaceFd;
+
+    fn socket(pid: u32, fd: u32, inode: u64, netns: u64) -> SocketFd {
+        SocketFd {
+            pid,
+            fd,
+            inode,
+            netns,
+        }
+    }
+
+    #[test]
+    fn only_namespaces_without_a_wanted_socket_are_hints() {
+        let walk = Walk {
+            sockets: vec![
+                socket(10, 3, 100, 1),
+                socket(10, 4, 101, 1),
+                socket(20, 3, 200, 2),
+                socket(21, 5, 201, 2),
+                socket(30, 7, 300, 0),
+            ],
+            namespace_fds: vec![NamespaceFd {
+                pid: 40,
+                fd: 9,
+                inode: 3,
+            }],
+        };
+        let wanted: HashSet<u64> = [100].into_iter().collect();
+        let part = parts(walk.clone(), &wanted, true);
+        assert_eq!(part.found, vec![(100, 10, 3)]);
+        // Namespace 1 holds a wanted socket; 2 and the unreadable 0 do not.
+        assert_eq!(part.unknown, vec![(20, 3, 200), (21, 5, 201), (30, 7, 300)]);
+        assert_eq!(part.socket_namespaces, Some(vec![(30, 7, 0), (20, 3, 2)]));
+        assert_eq!(part.netns_fds, vec![(40, 9, 3)]);
+
+        let plain = parts(walk, &wanted, false);
+        assert_eq!(plain.found, vec![(100, 10, 3)]);
+        assert!(plain.unknown.is_empty() && plain.socket_namespaces.is_none());
+    }
+}
