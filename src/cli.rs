@@ -11,8 +11,10 @@ use crate::stop::StopSignal;
 
 pub const EXIT_CODES: &str = "\
 Exit codes:
-  0  success; for a port query: at least one port is in use
-  1  port query: every port asked about is free
+  0  success; for a port query: at least one port is in use (held, or a bind would fail
+     with EADDRINUSE)
+  1  port query: every port asked about is free (a bind refused only for lack of
+     privilege, EACCES, or of the address, EADDRNOTAVAIL, is not \"in use\")
   2  bad usage (an argument portscope does not understand)
   3  a socket table could not be read
   4  output could not be written (e.g. disk full)
@@ -29,6 +31,8 @@ Examples:
   portscope 53/udp :5432    several ports at once; /tcp or /udp picks a protocol
   portscope 8000-8100       a range of ports
   portscope 3000 --kill     stop every holder of port 3000 (asks first; SIGTERM)
+  portscope 3000 --bind 127.0.0.1 --reuseaddr --as nobody
+                            would that bind succeed? what blocks it? (tries it, too)
   portscope --once --json   one JSON document (see README for the schema)
   portscope --format jsonl  one JSON line per socket, for log shippers
   portscope --watch --format jsonl
@@ -39,6 +43,8 @@ Examples:
 
 /// The help heading of the options for monitoring and log pipelines.
 const FLEET: &str = "Fleet outputs";
+/// The help heading of the options that ask about one concrete bind.
+const BIND: &str = "Bind verdict (with a PORT)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -156,6 +162,29 @@ pub struct Cli {
     /// With --kill: send SIGKILL to holders still alive when the timeout runs out.
     #[arg(long, requires = "kill")]
     pub force: bool,
+
+    /// Ask about one concrete bind to the PORT: on ADDR (default: [::], or 0.0.0.0 without
+    /// IPv6), TCP unless --udp. portscope explains what would block it and tries it for real
+    /// (bind, and listen for TCP, closed at once). A port query without --bind asks this of
+    /// every port nothing listens on.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "", help_heading = BIND, conflicts_with = "kill")]
+    pub bind: Option<String>,
+
+    /// With --bind: bind as this user (name or uid; needs root).
+    #[arg(long = "as", value_name = "USER", requires = "bind", help_heading = BIND)]
+    pub as_user: Option<String>,
+
+    /// With --bind: set SO_REUSEADDR first.
+    #[arg(long, requires = "bind", help_heading = BIND)]
+    pub reuseaddr: bool,
+
+    /// With --bind: set SO_REUSEPORT first.
+    #[arg(long, requires = "bind", help_heading = BIND)]
+    pub reuseport: bool,
+
+    /// With --bind to an IPv6 address: set IPV6_V6ONLY (default: net.ipv6.bindv6only).
+    #[arg(long, requires = "bind", help_heading = BIND)]
+    pub v6only: bool,
 
     /// Print a shell completion script and exit.
     #[arg(long, value_name = "SHELL", exclusive = true)]

@@ -5,6 +5,7 @@
 //! read only by `app` (and `main`); `collect` and `model` never touch the terminal or the CLI.
 
 pub mod app;
+pub mod bind;
 pub mod cli;
 pub mod collect;
 pub mod filter;

@@ -12,6 +12,17 @@ use portscope::cli::{self, Cli};
 use portscope::sanitize;
 
 fn main() -> ExitCode {
+    // The bind probe's child (see collect::bindinfo): no CLI, no threads, one line out.
+    #[cfg(target_os = "linux")]
+    {
+        // args_os: an argument that is not UTF-8 must reach clap's one-line error, not panic.
+        let mut args = std::env::args_os().skip(1);
+        let probe = std::ffi::OsStr::new(portscope::collect::bindinfo::PROBE_FLAG);
+        if args.next().as_deref() == Some(probe) {
+            let rest: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+            return ExitCode::from(portscope::collect::bindinfo::run_probe(&rest));
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return ExitCode::from(usage_error(&error)),

@@ -107,11 +107,17 @@ fn a_port_used_only_by_a_connection_is_in_use_for_query_and_kill() {
     let output = run(&[&port]);
     let answer = text(&output);
     assert_eq!(output.status.code(), Some(0), "{answer}");
+    // The bind verdict says why: a connection has the port as its local port.
     assert!(
-        answer.contains("in use: no listener, but 1 socket uses it"),
+        answer.contains("in use: no TCP or UDP listener, but a bind fails"),
         "{answer}"
     );
+    assert!(answer.contains("fails with EADDRINUSE (tried)"), "{answer}");
     assert!(answer.contains("ESTABLISHED"), "{answer}");
+    assert!(
+        answer.contains(&format!("a connection by psConn, pid {}", holder.pid)),
+        "{answer}"
+    );
     let doc = run_json(&[&port, "--json"]);
     assert_eq!(doc["query"][0]["verdict"], "connections", "{doc}");
     assert_eq!(doc["query"][0]["held"], true, "{doc}");

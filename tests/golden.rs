@@ -204,6 +204,7 @@ fn query_answers() {
         out,
         &snapshot,
         &answers,
+        &[],
         &asked,
         Paint { enabled: false }
     )));
@@ -235,13 +236,13 @@ fn query_answers_narrowed_filtered_and_partial() {
             selection: udp_only,
             holders: &none,
         };
-        write_answers(out, &snapshot, &narrowed, &asked, paint)?;
+        write_answers(out, &snapshot, &narrowed, &[], &asked, paint)?;
         let asked = Asked {
             selection: Selection::LISTENERS,
             holders: &apache,
         };
         std::io::Write::write_all(out, b"\n")?;
-        write_answers(out, &snapshot, &filtered, &asked, paint)
+        write_answers(out, &snapshot, &filtered, &[], &asked, paint)
     });
     insta::assert_snapshot!(text);
 }

@@ -251,9 +251,16 @@ fn a_free_port_exits_1() {
     let output = run(&[&port]);
     assert_eq!(output.status.code(), Some(1));
     assert!(output.stderr.is_empty());
+    // Free means a bind would succeed: portscope tried, for both protocols.
+    let any = match std::path::Path::new("/proc/net/if_inet6").exists() {
+        true => "[::]",
+        false => "0.0.0.0",
+    };
     assert_eq!(
         String::from_utf8(output.stdout).expect("UTF-8"),
-        format!("Port {port}: free (no TCP or UDP listener)\n")
+        format!(
+            "Port {port}: free (no TCP or UDP listener)\n  a bind to tcp {any}:{port} would succeed (tried)\n  a bind to udp {any}:{port} would succeed (tried)\n"
+        )
     );
 }
 

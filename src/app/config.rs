@@ -62,6 +62,20 @@ pub struct QueryConfig {
     /// `filter.ports` holds the asked specs; `filter.selection` the asked protocols/families.
     pub filter: Filter,
     pub format: Format,
+    /// `--bind`: one concrete bind to ask about (without it, the default bind is asked about
+    /// every port nothing listens on).
+    pub bind: Option<BindFlags>,
+}
+
+/// `--bind [ADDR] [--as USER] [--reuseaddr] [--reuseport] [--v6only]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindFlags {
+    pub addr: Option<std::net::IpAddr>,
+    /// (name as typed, uid, gid).
+    pub user: Option<(String, u32, u32)>,
+    pub reuseaddr: bool,
+    pub reuseport: bool,
+    pub v6only: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -128,6 +142,7 @@ pub fn mode(cli: &Cli, console: &Console) -> Result<(Mode, Output), String> {
         Mode::Query(QueryConfig {
             filter,
             format: format.unwrap_or(Format::Table),
+            bind: bind_flags(cli)?,
         })
     } else if cli.once || format.is_some() || !console.interactive {
         Mode::Once(OnceConfig {
@@ -145,6 +160,47 @@ pub fn mode(cli: &Cli, console: &Console) -> Result<(Mode, Output), String> {
         })
     };
     Ok((mode, output))
+}
+
+/// `--bind` and its options, checked: it needs single ports, and ADDR must be an address.
+fn bind_flags(cli: &Cli) -> Result<Option<BindFlags>, String> {
+    let Some(addr) = &cli.bind else {
+        return Ok(None);
+    };
+    if let Some(range) = cli.ports.iter().find(|p| !p.is_single()) {
+        return Err(format!(
+            "--bind asks about one port at a time; {range} is a range"
+        ));
+    }
+    let addr = match addr.trim_start_matches('[').trim_end_matches(']') {
+        "" => None,
+        text => Some(text.parse().map_err(|_| {
+            let hint = match text.parse::<u16>() {
+                Ok(_) => " (the port goes first: portscope 3000 --bind 127.0.0.1)",
+                Err(_) => "",
+            };
+            format!(
+                "invalid value '{}' for --bind [ADDR]: not an IPv4 or IPv6 address{hint}",
+                crate::sanitize::sanitize_str(text)
+            )
+        })?),
+    };
+    let user = match &cli.as_user {
+        None => None,
+        Some(name) => {
+            let uid = resolve_user(name)
+                .map_err(|why| format!("invalid value for --as <USER>: {why}"))?;
+            let gid = crate::collect::primary_gid(uid);
+            Some((crate::sanitize::sanitize_str(name).into_owned(), uid, gid))
+        }
+    };
+    Ok(Some(BindFlags {
+        addr,
+        user,
+        reuseaddr: cli.reuseaddr,
+        reuseport: cli.reuseport,
+        v6only: cli.v6only,
+    }))
 }
 
 /// A named namespace must exist: an unknown `--netns` is a usage error, not an empty table.
@@ -236,6 +292,7 @@ fn stop(cli: &Cli, filter: Filter, format: Option<Format>) -> Result<StopConfig,
         query: QueryConfig {
             filter,
             format: format.unwrap_or(Format::Table),
+            bind: None,
         },
         signal: cli.signal,
         yes: cli.yes,

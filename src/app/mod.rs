@@ -1,5 +1,6 @@
 //! One dispatch over [`Mode`]; every path returns an exit status instead of exiting.
 
+mod bind;
 mod config;
 mod once;
 mod query;
@@ -8,8 +9,8 @@ mod textfile;
 pub mod watch;
 
 pub use config::{
-    Console, LiveConfig, Mode, OnceConfig, Output, PrometheusConfig, QueryConfig, StopConfig,
-    WatchConfig,
+    BindFlags, Console, LiveConfig, Mode, OnceConfig, Output, PrometheusConfig, QueryConfig,
+    StopConfig, WatchConfig,
 };
 
 use std::io::{self, BufWriter, IsTerminal, Write};

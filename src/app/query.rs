@@ -72,11 +72,19 @@ pub fn run(config: &QueryConfig, output: Output, out: &mut dyn Write) -> Result<
     let mut collector = Collector::with_scope(filter.netns.clone());
     let snapshot = snapshot(&mut collector, filter)?;
     let answers = answers(&mut collector, &snapshot, filter)?;
+    let binds = super::bind::reports(
+        &mut collector,
+        &snapshot,
+        &answers,
+        filter,
+        config.bind.as_ref(),
+    );
     match config.format {
         Format::Json => {
             let entries: Vec<QueryEntry> = answers
                 .iter()
-                .map(|a| QueryEntry::new(&snapshot, a, &filter.holders))
+                .zip(&binds)
+                .map(|(a, b)| QueryEntry::new(&snapshot, a, &filter.holders).with_binds(b))
                 .collect();
             let asked = asked_only(&snapshot, filter);
             write_json(out, &asked, Some(&entries))?;
@@ -90,14 +98,19 @@ pub fn run(config: &QueryConfig, output: Output, out: &mut dyn Write) -> Result<
             let paint = Paint {
                 enabled: output.color,
             };
-            write_answers(out, &snapshot, &answers, &asked, paint)?;
+            write_answers(out, &snapshot, &answers, &binds, &asked, paint)?;
         }
     }
     if let Some(why) = unanswerable(&answers) {
         out.flush()?;
         return Err(AppError::Unanswerable(why));
     }
-    let in_use = answers.iter().any(|a| a.verdict().in_use());
+    // A port a bind is refused with EADDRINUSE is in use, whatever the tables showed.
+    let bind_in_use = binds
+        .iter()
+        .flatten()
+        .any(|b| b.outcome() == crate::bind::Outcome::InUse);
+    let in_use = answers.iter().any(|a| a.verdict().in_use()) || bind_in_use;
     Ok(if in_use { exit::OK } else { exit::ALL_FREE })
 }
 

@@ -36,8 +36,8 @@ pub fn default_scope() -> NetnsScope {
 /// The two owner-scan paths, public for the tests that compare them: the in-kernel map and the
 /// `/proc` walk.
 #[cfg(target_os = "linux")]
-pub use linux::{OwnerIndex, OwnerScan, bpf};
-pub use users::resolve_user;
+pub use linux::{OwnerIndex, OwnerScan, bindinfo, bpf};
+pub use users::{primary_gid, resolve_user};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -127,6 +127,18 @@ pub struct Request {
     pub selection: Selection,
     /// Also count established TCP connections per listener (the live view's CONNS).
     pub connections: bool,
+}
+
+/// What a bind would meet (see [`Collector::bind_context`]).
+pub struct BindContext {
+    pub existing: Vec<crate::bind::Existing>,
+    /// The same sockets with their holders (for naming them).
+    pub snapshot: Snapshot,
+    pub setting: crate::bind::Setting,
+    /// The namespace the verdict is about (None: ours).
+    pub netns_path: Option<std::path::PathBuf>,
+    /// Tables that could not be read (the verdict is then unknown).
+    pub errors: Vec<TableError>,
 }
 
 /// The rows of the selected tables, and what went wrong with some of them.
@@ -248,6 +260,9 @@ pub struct Collector {
     require_bpf: bool,
     /// What the last refresh was built from, to tell when nothing changed.
     last: Option<Last>,
+    /// The namespaces looked at (the bind verdict's namespace; Linux only).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    scope: NetnsScope,
 }
 
 /// The inputs of the last snapshot `refresh` built.
@@ -329,12 +344,9 @@ impl Collector {
     pub fn with_options(options: CollectorOptions) -> Self {
         let CollectorOptions { scope, owner_scan } = options;
         #[cfg(target_os = "linux")]
-        let (sockets, owners, processes) = linux::sources(scope, owner_scan);
+        let (sockets, owners, processes) = linux::sources(scope.clone(), owner_scan);
         #[cfg(not(target_os = "linux"))]
-        let (sockets, owners, processes) = {
-            let _ = scope;
-            other::sources()
-        };
+        let (sockets, owners, processes) = other::sources();
         Collector {
             sockets,
             owners,
@@ -343,7 +355,77 @@ impl Collector {
             host: host_name(),
             require_bpf: owner_scan == OwnerScanChoice::Bpf,
             last: None,
+            scope,
         }
+    }
+
+    /// Everything a bind of `proto`/`port` would meet in the namespace the verdict is about
+    /// (the one `--netns` names, else ours): every socket on the port in any state, with its
+    /// holders, their socket options where root can read them, and the namespace's settings.
+    #[cfg(target_os = "linux")]
+    pub fn bind_context(&mut self, proto: Proto, port: u16) -> std::io::Result<BindContext> {
+        use crate::bind::Existing;
+        let path = match &self.scope {
+            NetnsScope::One(target) => Some(linux::netns::target_path(target)),
+            _ => None,
+        };
+        let rows = linux::bindinfo::port_rows(path.as_deref(), proto, port)?;
+        self.owners.update(&rows.sockets);
+        let request = Request {
+            selection: Selection {
+                all_states: true,
+                ..Selection::LISTENERS
+            },
+            connections: false,
+        };
+        let read = TableRead {
+            sockets: rows.sockets.clone(),
+            ..TableRead::default()
+        };
+        let snapshot = self.build(&request, read, Vec::new(), SystemTime::now());
+        let root = rustix::process::geteuid().is_root();
+        let key = |s: &Socket| (s.local_addr, s.port, s.remote, s.state, s.inode);
+        let existing = rows
+            .sockets
+            .iter()
+            .zip(&rows.details)
+            .map(|(raw, detail)| {
+                let socket = snapshot
+                    .sockets
+                    .iter()
+                    .find(|s| key(s) == key(raw))
+                    .cloned()
+                    .unwrap_or_else(|| raw.clone());
+                let options = socket
+                    .owner
+                    .pids()
+                    .iter()
+                    .filter(|_| root)
+                    .find_map(|&pid| {
+                        let fd = snapshot.fds.get(&(socket.inode, pid))?.first().copied()?;
+                        linux::bindinfo::socket_options(pid, fd)
+                    });
+                let kernel = socket.owner.pids().is_empty()
+                    && !matches!(socket.owner, Owner::Hidden(_))
+                    && socket.state != crate::model::SockState::TimeWait
+                    && (socket.inode == 0 || socket.uid == Some(0));
+                Existing {
+                    reuseaddr: options.map(|o| o.0),
+                    reuseport: options.map(|o| o.1),
+                    bound_dev: detail.interface,
+                    expires_ms: detail.expires_ms,
+                    kernel,
+                    socket,
+                }
+            })
+            .collect();
+        Ok(BindContext {
+            existing,
+            snapshot,
+            setting: rows.setting,
+            netns_path: path,
+            errors: rows.errors,
+        })
     }
 
     /// This host's name, sanitized (what every snapshot calls it).

@@ -63,6 +63,20 @@ fn lookup_name(name: &str) -> Result<u32, String> {
     }
 }
 
+/// The primary group of a uid (the uid itself when the user database does not know it).
+#[cfg(unix)]
+pub fn primary_gid(uid: u32) -> u32 {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map_or(uid, |u| u.gid.as_raw())
+}
+
+#[cfg(not(unix))]
+pub fn primary_gid(uid: u32) -> u32 {
+    uid
+}
+
 #[cfg(not(unix))]
 fn lookup_name(_name: &str) -> Result<u32, String> {
     Err("user names are not supported on this OS; give a numeric uid".to_string())

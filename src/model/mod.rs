@@ -14,6 +14,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+pub(crate) use ports::canonical;
 pub use ports::{Exposure, PORT_FORMS, PortRange, PortSpec, RangeGroup};
 pub use text::SafeText;
 
@@ -159,6 +160,10 @@ pub enum SockState {
     LastAck,
     #[serde(rename = "CLOSING")]
     Closing,
+    /// A TCP socket bound to a port but neither listening nor connected (the kernel's
+    /// TCP_BOUND_INACTIVE dump): invisible to `ss -ta`, yet it blocks binds.
+    #[serde(rename = "BOUND")]
+    Bound,
     #[serde(rename = "UNKNOWN")]
     Unknown,
 }
@@ -178,6 +183,7 @@ impl SockState {
             SockState::CloseWait => "CLOSE_WAIT",
             SockState::LastAck => "LAST_ACK",
             SockState::Closing => "CLOSING",
+            SockState::Bound => "BOUND",
             SockState::Unknown => "UNKNOWN",
         }
     }
@@ -724,6 +730,21 @@ impl Snapshot {
     /// The namespace a socket is in, when the snapshot spans several.
     pub fn netns_of(&self, socket: &Socket) -> Option<&Netns> {
         self.namespaces.get(&socket.netns)
+    }
+
+    /// The namespace a bind verdict is about: the only one looked at, or the host's (ours, since
+    /// every namespace is looked at by default only from the host's); 0 when only the current
+    /// one was read.
+    pub fn verdict_netns(&self) -> u64 {
+        match self.namespaces.len() {
+            0 => 0,
+            1 => self.namespaces.keys().next().copied().unwrap_or(0),
+            _ => self
+                .namespaces
+                .values()
+                .find(|n| n.kind == NetnsKind::Host)
+                .map_or(0, |n| n.inode),
+        }
     }
 
     /// More than one namespace has sockets here: the front ends then say which is which.

@@ -3,6 +3,7 @@
 //! timestamps, and semantic style roles. The table (`report`) and the live view (`tui`) map the
 //! roles to their own styles; neither defines a label or a column of its own.
 
+pub mod bind;
 mod columns;
 mod netns;
 mod stop;

@@ -14,8 +14,10 @@ pub fn netns_words(netns: &Netns) -> String {
         NetnsKind::Pod => netns.name.to_string(),
         NetnsKind::Unit => format!("unit {}", netns.name),
         NetnsKind::Anonymous => match netns.pid {
-            Some(pid) => format!("{} (pid {pid} inside)", netns.name),
-            None => netns.name.to_string(),
+            Some(pid) if !netns.name.as_str().contains("pid") => {
+                format!("{} (pid {pid} inside)", netns.name)
+            }
+            _ => netns.name.to_string(),
         },
     }
 }

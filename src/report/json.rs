@@ -7,6 +7,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::bind::BindReport;
 use crate::filter::HolderFilter;
 use crate::model::{
     Exposure, Family, Netns, NetnsKind, PortRange, Process, Proto, Publication, RangeGroup, Reach,
@@ -59,6 +60,133 @@ pub struct QueryEntry {
     /// The answer in each namespace looked at: a port may be free in the host's namespace
     /// and held in a container's.
     pub namespaces: Vec<PlaceEntry>,
+    /// The bind verdict: for `--bind`, or for each asked protocol nothing listens on.
+    pub bind: Vec<JsonBind>,
+}
+
+/// One asked bind: what was tried, what the kernel said, what stands in its way.
+#[derive(Serialize)]
+pub struct JsonBind {
+    pub proto: Proto,
+    pub addr: String,
+    pub port: u16,
+    pub reuseaddr: bool,
+    pub reuseport: bool,
+    pub v6only: bool,
+    pub uid: u32,
+    /// `ok`, `in_use`, `no_permission`, `no_address`, `failed` or `unknown`.
+    pub outcome: &'static str,
+    /// The bind would succeed (null: unknown).
+    pub ok: Option<bool>,
+    /// The probe's errno and its name, when it failed.
+    pub errno: Option<i32>,
+    pub error: Option<&'static str>,
+    /// `bind` or `listen`: the call that failed.
+    pub failed_at: Option<&'static str>,
+    /// A real bind was made (and closed at once); else why not.
+    pub tried: bool,
+    pub not_tried_because: Option<String>,
+    /// What the socket tables predicted: `ok`, `in_use`, `maybe_in_use`, `no_permission`,
+    /// `no_address`.
+    pub predicted: &'static str,
+    /// The probe said otherwise than the prediction.
+    pub disagrees: bool,
+    pub blockers: Vec<JsonBlocker>,
+    /// Security modules that may refuse it on rules portscope does not read.
+    pub may_be_refused_by: Vec<String>,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+pub struct JsonBlocker {
+    /// `listener`, `bound_not_listening`, `time_wait`, `connection`, `udp_socket`, `kernel`.
+    pub kind: &'static str,
+    /// False when it blocks only unless the other socket set an option root could not read.
+    pub certain: bool,
+    pub proto: Proto,
+    pub state: SockState,
+    pub local_addr: String,
+    pub port: u16,
+    pub remote_addr: Option<String>,
+    pub remote_port: Option<u16>,
+    pub pids: Vec<u32>,
+    pub uid: Option<u32>,
+    /// Seconds left on its timer (TIME_WAIT).
+    pub seconds_left: Option<u32>,
+    /// What would help, in words.
+    pub remedy: String,
+}
+
+impl JsonBind {
+    pub fn of(report: &BindReport) -> Self {
+        use crate::bind::{Expected, Outcome, Probe};
+        let outcome = report.outcome();
+        let (errno, failed_at) = match &report.probe {
+            Probe::Failed(step, code) => (Some(*code), Some(*step)),
+            _ => (None, None),
+        };
+        JsonBind {
+            proto: report.ask.proto,
+            addr: report.ask.addr.to_string(),
+            port: report.ask.port,
+            reuseaddr: report.ask.reuseaddr,
+            reuseport: report.ask.reuseport,
+            v6only: report.ask.v6only,
+            uid: report.ask.uid,
+            outcome: match outcome {
+                Outcome::Ok => "ok",
+                Outcome::InUse => "in_use",
+                Outcome::NoPermission => "no_permission",
+                Outcome::NoAddress => "no_address",
+                Outcome::Failed(_) => "failed",
+                Outcome::Unknown => "unknown",
+            },
+            ok: match outcome {
+                Outcome::Ok => Some(true),
+                Outcome::Unknown => None,
+                _ => Some(false),
+            },
+            errno,
+            error: errno.map(crate::bind::errno_name),
+            failed_at,
+            tried: !matches!(report.probe, Probe::NotTried(_)),
+            not_tried_because: match &report.probe {
+                Probe::NotTried(why) => Some(why.clone()),
+                _ => None,
+            },
+            predicted: match report.prediction.expected() {
+                Expected::Ok => "ok",
+                Expected::InUse => "in_use",
+                Expected::MaybeInUse => "maybe_in_use",
+                Expected::NoPermission => "no_permission",
+                Expected::NoAddress => "no_address",
+            },
+            disagrees: report.disagrees(),
+            blockers: report
+                .blockers()
+                .into_iter()
+                .map(|(blocker, existing)| {
+                    let s = &existing.socket;
+                    JsonBlocker {
+                        kind: blocker.kind.as_str(),
+                        certain: blocker.certainty == crate::bind::Certainty::Blocks,
+                        proto: s.proto,
+                        state: s.state,
+                        local_addr: s.local_addr.to_string(),
+                        port: s.port,
+                        remote_addr: s.remote.map(|(a, _)| a.to_string()),
+                        remote_port: s.remote.map(|(_, p)| p),
+                        pids: s.owner.pids().to_vec(),
+                        uid: s.uid,
+                        seconds_left: existing.expires_ms.map(|ms| ms.div_ceil(1000)),
+                        remedy: crate::present::bind::blocker_line(report, blocker, existing),
+                    }
+                })
+                .collect(),
+            may_be_refused_by: report.setting.hooks.clone(),
+            message: crate::present::bind::outcome_line(report).0,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -109,6 +237,7 @@ impl QueryEntry {
                 })
                 .collect(),
             holders_left_out: left_out,
+            bind: Vec::new(),
             namespaces: answer
                 .places(snapshot)
                 .iter()
@@ -134,6 +263,18 @@ impl QueryEntry {
                 })
                 .collect(),
         }
+    }
+}
+
+impl QueryEntry {
+    /// The bind verdict's entries; a bind refused with EADDRINUSE makes the port in use.
+    pub fn with_binds(mut self, reports: &[BindReport]) -> Self {
+        self.bind = reports.iter().map(JsonBind::of).collect();
+        if self.verdict == "free" && self.bind.iter().any(|b| b.outcome == "in_use") {
+            self.verdict = "in_use";
+            self.held = true;
+        }
+        self
     }
 }
 

@@ -4,8 +4,10 @@
 use std::io::{self, Write};
 
 use super::Paint;
+use crate::bind::{BindReport, Outcome};
 use crate::filter::HolderFilter;
 use crate::model::{NetnsKind, Owner, Process, Selection, Snapshot, Socket, endpoint};
+use crate::present::bind as bind_words;
 use crate::present::{
     Role, age, count, exposure_label, exposure_role, netns_facts, netns_words, netns_words_of, pad,
     process_user, publication_line, publication_stop, rfc3339, socket_uid_words, unique_in_order,
@@ -27,6 +29,7 @@ pub fn write_answers(
     out: &mut dyn Write,
     snapshot: &Snapshot,
     answers: &[Answer<'_>],
+    binds: &[Vec<BindReport>],
     asked: &Asked<'_>,
     paint: Paint,
 ) -> io::Result<()> {
@@ -34,7 +37,91 @@ pub fn write_answers(
         if i > 0 {
             writeln!(out)?;
         }
-        write_answer(out, snapshot, answer, asked, paint)?;
+        let reports = binds.get(i).map_or(&[][..], Vec::as_slice);
+        let held = answer.verdict() == Verdict::Held;
+        if snapshot.namespaces.len() > 1 {
+            write_places(out, snapshot, answer, reports, asked, paint)?;
+        } else if reports.is_empty() || held {
+            write_answer(out, snapshot, answer, asked, paint)?;
+            write_binds(out, reports, "", paint)?;
+        } else {
+            write_unheld(out, snapshot, answer, reports, asked, paint)?;
+        }
+    }
+    Ok(())
+}
+
+/// A port nothing listens on (in the namespace the verdict is about): the bind verdict is the
+/// answer. In use when a bind fails with EADDRINUSE; otherwise free, with the reason a bind
+/// would still be refused, if any.
+fn write_unheld(
+    out: &mut dyn Write,
+    snapshot: &Snapshot,
+    answer: &Answer<'_>,
+    reports: &[BindReport],
+    asked: &Asked<'_>,
+    paint: Paint,
+) -> io::Result<()> {
+    let what = paint.paint(Role::Strong, &port_words(snapshot, answer));
+    let in_use = reports.iter().any(|r| r.outcome() == Outcome::InUse);
+    let protocols: Vec<String> = answer
+        .protocols(asked.selection)
+        .iter()
+        .map(|p| p.as_str().to_uppercase())
+        .collect();
+    let head = match in_use {
+        true => format!(
+            "{what}: in use: no {} listener, but a bind fails",
+            protocols.join(" or ")
+        ),
+        false => format!(
+            "{what}: {} (no {} listener){}",
+            paint.paint(Role::Free, "free"),
+            protocols.join(" or "),
+            match refused(reports) {
+                true => ", but this bind is refused",
+                false => "",
+            }
+        ),
+    };
+    writeln!(out, "{head}")?;
+    write_binds(out, reports, "", paint)?;
+    write_not_asked(out, snapshot, answer, paint)
+}
+
+/// A bind was asked about and is refused for a reason other than EADDRINUSE (EACCES,
+/// EADDRNOTAVAIL, …) or could not be told: the port is not in use, but "would succeed" would
+/// be wrong.
+fn refused(reports: &[BindReport]) -> bool {
+    reports
+        .iter()
+        .any(|r| !matches!(r.outcome(), Outcome::Ok | Outcome::InUse))
+}
+
+/// Each asked bind: the verdict, then what stands in its way (indented by `indent` more).
+fn write_binds(
+    out: &mut dyn Write,
+    reports: &[BindReport],
+    indent: &str,
+    paint: Paint,
+) -> io::Result<()> {
+    for report in reports {
+        let (line, role) = bind_words::outcome_line(report);
+        writeln!(out, "{indent}  {}", paint.paint(role, &line))?;
+        for (blocker, existing) in report.blockers() {
+            let line = bind_words::blocker_line(report, blocker, existing);
+            writeln!(out, "{indent}    {line}")?;
+        }
+        if let Some(line) = bind_words::disagreement(report) {
+            writeln!(out, "{indent}    {}", paint.paint(Role::Warn, &line))?;
+        }
+        for hook in &report.setting.hooks {
+            let line = format!("may also be refused by {hook}");
+            writeln!(out, "{indent}    {}", paint.paint(Role::Dim, &line))?;
+        }
+        for error in &report.errors {
+            writeln!(out, "{indent}    {}", paint.paint(Role::Error, error))?;
+        }
     }
     Ok(())
 }
@@ -47,7 +134,7 @@ fn write_answer(
     paint: Paint,
 ) -> io::Result<()> {
     if snapshot.namespaces.len() > 1 {
-        return write_places(out, snapshot, answer, asked, paint);
+        return write_places(out, snapshot, answer, &[], asked, paint);
     }
     let what = port_words(snapshot, answer);
     match answer.verdict() {
@@ -97,12 +184,17 @@ fn write_places(
     out: &mut dyn Write,
     snapshot: &Snapshot,
     answer: &Answer<'_>,
+    reports: &[BindReport],
     asked: &Asked<'_>,
     paint: Paint,
 ) -> io::Result<()> {
     let places = answer.places(snapshot);
     let what = paint.paint(Role::Strong, &port_words(snapshot, answer));
-    let using = places.iter().filter(|p| p.verdict().in_use()).count();
+    // The namespace the bind verdict is about: a bind refused there makes it in use there.
+    let here = snapshot.verdict_netns();
+    let bind_in_use = reports.iter().any(|r| r.outcome() == Outcome::InUse);
+    let in_use_at = |p: &Place<'_>| p.verdict().in_use() || (bind_in_use && p.netns == here);
+    let using = places.iter().filter(|p| in_use_at(p)).count();
     let of = format!(
         "{} of {}",
         using,
@@ -110,6 +202,7 @@ fn write_places(
     );
     let head = match answer.verdict() {
         Verdict::Held | Verdict::UsedByConnections => format!("{what}: in use in {of}"),
+        Verdict::Free if bind_in_use => format!("{what}: in use in {of}"),
         Verdict::Free => format!(
             "{what}: {} in all {} network namespaces (no {} listener)",
             paint.paint(Role::Free, "free"),
@@ -130,43 +223,62 @@ fn write_places(
         ),
     };
     writeln!(out, "{head}")?;
-    let named: Vec<(String, String, Role)> = places
+    let line_of = |p: &Place<'_>| {
+        let mut line = place_line(snapshot, p);
+        if p.netns == here && !p.verdict().in_use() && !reports.is_empty() {
+            let (words, role) = match (bind_in_use, refused(reports)) {
+                (true, _) => ("in use: no listener, but a bind fails", Role::Warn),
+                (false, true) => ("free, but this bind is refused", Role::Warn),
+                (false, false) => ("free (a bind here would succeed)", Role::Free),
+            };
+            line.1 = words.to_string();
+            line.2 = role;
+        }
+        (p.netns, line)
+    };
+    let named: Vec<(u64, (String, String, Role))> = places
         .iter()
-        .filter(|p| p.verdict() != Verdict::Free || is_host(snapshot, p.netns))
-        .map(|p| place_line(snapshot, p))
+        .filter(|p| in_use_at(p) || p.verdict() != Verdict::Free || p.netns == here)
+        .map(line_of)
         .collect();
     let mut free_others: Vec<&Place<'_>> = places
         .iter()
-        .filter(|p| p.verdict() == Verdict::Free && !is_host(snapshot, p.netns))
+        .filter(|p| !in_use_at(p) && p.verdict() == Verdict::Free && p.netns != here)
         .collect();
     let mut lines = named;
     if free_others.len() <= FREE_NAMED {
-        lines.extend(free_others.drain(..).map(|p| place_line(snapshot, p)));
+        lines.extend(free_others.drain(..).map(line_of));
     }
     if !free_others.is_empty() {
         lines.push((
-            format!(
-                "{} other {}",
-                free_others.len(),
-                if free_others.len() == 1 {
-                    "namespace"
-                } else {
-                    "namespaces"
-                }
+            u64::MAX,
+            (
+                format!(
+                    "{} other {}",
+                    free_others.len(),
+                    if free_others.len() == 1 {
+                        "namespace"
+                    } else {
+                        "namespaces"
+                    }
+                ),
+                "free".to_string(),
+                Role::Free,
             ),
-            "free".to_string(),
-            Role::Free,
         ));
     }
-    if answer.verdict() != Verdict::Free {
-        let width = lines.iter().map(|l| text_width(&l.0)).max().unwrap_or(0);
-        for (place, state, role) in &lines {
+    if answer.verdict() != Verdict::Free || !reports.is_empty() {
+        let width = lines.iter().map(|l| text_width(&l.1.0)).max().unwrap_or(0);
+        for (netns, (place, state, role)) in &lines {
             writeln!(
                 out,
                 "  {}  {}",
                 pad(place, width),
                 paint.paint(*role, state)
             )?;
+            if *netns == here {
+                write_binds(out, reports, "  ", paint)?;
+            }
         }
     }
     for place in places.iter().filter(|p| !p.sockets.is_empty()) {
@@ -185,13 +297,6 @@ fn write_places(
         write_held_body(out, snapshot, &place.sockets, asked, paint)?;
     }
     Ok(())
-}
-
-fn is_host(snapshot: &Snapshot, netns: u64) -> bool {
-    snapshot
-        .namespaces
-        .get(&netns)
-        .is_some_and(|n| n.kind == NetnsKind::Host)
 }
 
 /// (namespace, what it says of the port, role) for the per-namespace lines.

@@ -35,6 +35,26 @@ pub struct Request {
     pub family: Family,
     pub proto: Proto,
     pub states: StateFlags,
+    /// Also TCP sockets bound but not listening (TCP_BOUND_INACTIVE, 13; kernel 6.8 and
+    /// later): the netlink crate's flags stop at 11, so the bit is set on the wire.
+    pub bound_inactive: bool,
+    /// Keep each row's timer and bound device too (see [`RowDetail`]).
+    pub details: bool,
+}
+
+/// TCP_BOUND_INACTIVE's bit in idiag_states.
+const TCPF_BOUND_INACTIVE: u32 = 1 << 13;
+/// Where idiag_states sits in a request: after the 16-byte netlink header and
+/// family, protocol, ext and pad (one byte each).
+const STATES_OFFSET: usize = 20;
+
+/// What a row says besides the socket, for the bind verdict.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RowDetail {
+    /// Milliseconds left on its timer (TIME_WAIT's, a retransmit's), when one runs.
+    pub expires_ms: Option<u32>,
+    /// The interface it is bound to (SO_BINDTODEVICE), 0 for none.
+    pub interface: u32,
 }
 
 impl Request {
@@ -49,6 +69,20 @@ impl Request {
             family,
             proto,
             states,
+            bound_inactive: false,
+            details: false,
+        }
+    }
+
+    /// Every socket of the table in any state, bound-but-not-listening TCP sockets too, with
+    /// their timers: everything that can make a bind fail.
+    pub fn port_users(family: Family, proto: Proto) -> Self {
+        Request {
+            family,
+            proto,
+            states: StateFlags::all(),
+            bound_inactive: proto == Proto::Tcp,
+            details: true,
         }
     }
 
@@ -58,6 +92,8 @@ impl Request {
             family,
             proto: Proto::Tcp,
             states: StateFlags::ESTABLISHED,
+            bound_inactive: false,
+            details: false,
         }
     }
 
@@ -74,6 +110,8 @@ impl Request {
 /// What one table's dump returned.
 pub struct Dump {
     pub sockets: Vec<Socket>,
+    /// One per socket, in the same order, when the request asked for details.
+    pub details: Vec<RowDetail>,
     /// False when the kernel said the table changed under every attempt: the rows are from the
     /// last one, and may miss a socket or show one twice.
     pub consistent: bool,
@@ -98,12 +136,15 @@ impl Dumper {
     /// Every socket of one family and protocol that matches the request.
     pub fn dump(&mut self, request: Request) -> io::Result<Dump> {
         let mut sockets = Vec::new();
+        let mut details = Vec::new();
         for _ in 0..DUMP_ATTEMPTS {
             sockets.clear();
-            match self.dump_once(request, &mut sockets) {
+            details.clear();
+            match self.dump_once(request, &mut sockets, &mut details) {
                 Ok(true) => {
                     return Ok(Dump {
                         sockets,
+                        details,
                         consistent: true,
                     });
                 }
@@ -117,12 +158,18 @@ impl Dumper {
         }
         Ok(Dump {
             sockets,
+            details,
             consistent: false,
         })
     }
 
     /// Returns false when the kernel said the table changed under the dump.
-    fn dump_once(&mut self, request: Request, sockets: &mut Vec<Socket>) -> io::Result<bool> {
+    fn dump_once(
+        &mut self,
+        request: Request,
+        sockets: &mut Vec<Socket>,
+        details: &mut Vec<RowDetail>,
+    ) -> io::Result<bool> {
         let socket = match &mut self.socket {
             Some(socket) => socket,
             None => {
@@ -139,7 +186,11 @@ impl Dumper {
         let mut consistent = true;
         loop {
             let len = socket.recv(&mut &mut self.buf[..], 0)?;
-            if read_messages(&self.buf[..len], request, sockets, &mut consistent)? {
+            let rows = Rows {
+                sockets: &mut *sockets,
+                details: &mut *details,
+            };
+            if read_messages(&self.buf[..len], request, rows, &mut consistent)? {
                 return Ok(consistent);
             }
         }
@@ -174,16 +225,29 @@ fn send_request(socket: &NetlinkSocket, request: Request) -> io::Result<()> {
     packet.finalize();
     let mut bytes = vec![0; packet.buffer_len()];
     packet.serialize(&mut bytes[..]);
+    if request.bound_inactive
+        && let Some(field) = bytes.get_mut(STATES_OFFSET..STATES_OFFSET + 4)
+    {
+        let mut states = u32::from_ne_bytes([field[0], field[1], field[2], field[3]]);
+        states |= TCPF_BOUND_INACTIVE;
+        field.copy_from_slice(&states.to_ne_bytes());
+    }
     socket.send(&bytes, 0)?;
     Ok(())
 }
 
 /// Reads one datagram of netlink messages; returns true when the dump is complete.
 /// Only the fixed 72-byte header of each row is parsed: no attributes, no allocation.
+/// Where parsed rows go.
+struct Rows<'a> {
+    sockets: &'a mut Vec<Socket>,
+    details: &'a mut Vec<RowDetail>,
+}
+
 fn read_messages(
     mut bytes: &[u8],
     request: Request,
-    sockets: &mut Vec<Socket>,
+    rows: Rows<'_>,
     consistent: &mut bool,
 ) -> io::Result<bool> {
     while !bytes.is_empty() {
@@ -200,7 +264,14 @@ fn read_messages(
                 if socket.family == Family::Ipv6 {
                     socket.v6only = v6only(payload.get(ROW_HEADER..).unwrap_or_default());
                 }
-                sockets.push(socket);
+                if request.details {
+                    let timer = row.timer();
+                    rows.details.push(RowDetail {
+                        expires_ms: (timer != 0).then(|| row.expires()),
+                        interface: header.socket_id.interface_id,
+                    });
+                }
+                rows.sockets.push(socket);
             }
             // A dump the kernel could not do (no diag handler for the protocol: -ENOENT) ends
             // with NLMSG_DONE carrying the negative errno, not with NLMSG_ERROR.
@@ -267,7 +338,10 @@ fn align(len: usize) -> usize {
 fn to_socket(header: &InetResponseHeader, proto: Proto) -> Socket {
     let id = &header.socket_id;
     let state = state(proto, header.state);
-    let connected = !matches!(state, SockState::Listen | SockState::Unconn);
+    let connected = !matches!(
+        state,
+        SockState::Listen | SockState::Unconn | SockState::Bound
+    );
     Socket {
         proto,
         family: Family::of(&id.source_address),
@@ -293,7 +367,8 @@ fn state(proto: Proto, code: u8) -> SockState {
         (_, 4) => SockState::FinWait1,
         (_, 5) => SockState::FinWait2,
         (_, 6) => SockState::TimeWait,
-        (_, 7) => SockState::Close,
+        // Only the bound-inactive dump returns TCP sockets in TCP_CLOSE.
+        (Proto::Tcp, 7) => SockState::Bound,
         (_, 8) => SockState::CloseWait,
         (_, 9) => SockState::LastAck,
         (_, 10) => SockState::Listen,

@@ -1,6 +1,7 @@
 //! Linux: sockets from netlink sock_diag (read by our own dump, see `diag.rs`), owners from our
 //! own /proc fd scan, process facts from bounded /proc reads.
 
+pub mod bindinfo;
 pub mod bpf;
 mod bpf_scan;
 pub mod cgroup;

@@ -168,7 +168,12 @@ pub fn discover_with(memory: &mut Memory, pids: &[u32]) -> Discovery {
 /// The host's namespace: pid 1's; where even root cannot look at pid 1 (a sandboxed init),
 /// kthreadd's (pid 2), which is always in the initial namespace.
 pub fn host_inode() -> Option<u64> {
-    inode_of(Path::new("/proc/1/ns/net")).or_else(|| inode_of(Path::new("/proc/2/ns/net")))
+    inode_of(Path::new("/proc/1/ns/net"))
+        .or_else(|| inode_of(Path::new("/proc/2/ns/net")))
+        // Without root neither can be read: our own is the host's if it is the initial one.
+        .or_else(|| {
+            inode_of(Path::new("/proc/thread-self/ns/net")).filter(|&i| i == NET_NS_INIT_INO)
+        })
 }
 
 /// The host's namespace; failing that, the kernel's fixed init inode if it was seen.

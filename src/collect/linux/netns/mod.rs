@@ -12,6 +12,8 @@ mod procnet;
 mod publish;
 mod sys;
 
+pub use sys::enter;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
