@@ -16,7 +16,8 @@ Exit codes:
   1  port query: every port asked about is free (a bind refused only for lack of
      privilege, EACCES, or of the address, EADDRNOTAVAIL, is not \"in use\")
   2  bad usage (an argument portscope does not understand)
-  3  a socket table could not be read
+  3  a socket table could not be read, or --owner-scan bpf and the in-kernel owner map
+     cannot be used (the line says why)
   4  output could not be written (e.g. disk full)
   5  --kill: nothing was signalled (refused, not confirmed, or permission denied)
   6  --kill: signalled, but a port was still held when --timeout ran out
@@ -125,6 +126,15 @@ pub struct Cli {
     #[arg(long, value_name = "NETNS", value_parser = NetnsScope::parse)]
     pub netns: Option<NetnsScope>,
 
+    /// How holders are found: auto (the in-kernel BPF map when the kernel allows it, else the
+    /// /proc walk), bpf (the in-kernel map, or exit 3 saying why not), proc (the /proc walk).
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = OwnerScanArg::Auto)]
+    pub owner_scan: OwnerScanArg,
+
+    /// Say on stderr how holders were found (and why not with BPF).
+    #[arg(short, long)]
+    pub verbose: bool,
+
     /// When to use colour.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
     pub color: ColorWhen,
@@ -200,6 +210,14 @@ pub enum ColorWhen {
     Auto,
     Always,
     Never,
+}
+
+/// `--owner-scan`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OwnerScanArg {
+    Auto,
+    Bpf,
+    Proc,
 }
 
 /// `--format`: one arm per output format.

@@ -2,12 +2,15 @@
 //! state, port) is decided from the kernel's table before owners are looked up, so the scan only
 //! resolves what will be shown; the holder-level part (pid, user, process name) runs after.
 
+use crate::collect::{Collector, CollectorOptions, OwnerScanChoice};
 use crate::model::{NetnsScope, PortSpec, Process, Selection, Snapshot, Socket};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
     /// Which network namespaces.
     pub netns: NetnsScope,
+    /// How holders are found (`--owner-scan`).
+    pub owner_scan: OwnerScanChoice,
     pub selection: Selection,
     pub ports: Vec<PortSpec>,
     pub holders: HolderFilter,
@@ -83,6 +86,14 @@ impl HolderFilter {
 }
 
 impl Filter {
+    /// A collector for the namespaces and the owner-scan path asked for.
+    pub fn collector(&self) -> Collector {
+        Collector::with_options(CollectorOptions {
+            scope: self.netns.clone(),
+            owner_scan: self.owner_scan,
+        })
+    }
+
     /// Decided from the kernel's table alone, before any owner is looked up.
     pub fn keep_socket(&self, socket: &Socket) -> bool {
         self.selection.keeps(socket) && self.keep_port(socket)

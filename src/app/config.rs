@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{Cli, ColorWhen, FormatArg};
-use crate::collect::resolve_user;
+use crate::cli::{Cli, ColorWhen, FormatArg, OwnerScanArg};
+use crate::collect::{OwnerScanChoice, resolve_user};
 use crate::filter::{Filter, HolderFilter};
 use crate::model::{NetnsScope, PortSpec, Selection};
 use crate::report::Format;
@@ -95,6 +95,8 @@ pub struct StopConfig {
 pub struct Output {
     pub color: bool,
     pub width: Option<usize>,
+    /// `--verbose`: how holders were found, on stderr.
+    pub verbose: bool,
 }
 
 /// How the terminal looks, as far as choosing a mode needs it, and the host's defaults.
@@ -120,6 +122,7 @@ pub fn mode(cli: &Cli, console: &Console) -> Result<(Mode, Output), String> {
             }
         },
         width: console.width,
+        verbose: cli.verbose,
     };
     if let Some(shell) = cli.completions {
         return Ok((Mode::Completions(shell), output));
@@ -315,6 +318,11 @@ fn filter(cli: &Cli) -> Result<Filter, String> {
     };
     Ok(Filter {
         netns: NetnsScope::Current,
+        owner_scan: match cli.owner_scan {
+            OwnerScanArg::Auto => OwnerScanChoice::Auto,
+            OwnerScanArg::Bpf => OwnerScanChoice::Bpf,
+            OwnerScanArg::Proc => OwnerScanChoice::Proc,
+        },
         selection: Selection {
             tcp: cli.tcp || any_proto,
             udp: cli.udp || any_proto,

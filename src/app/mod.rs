@@ -143,6 +143,15 @@ fn live_error(error: io::Error) -> AppError {
     }
 }
 
+/// `--verbose`: says on stderr how `snapshot`'s holders were found.
+pub fn say_collector(output: Output, snapshot: &crate::model::Snapshot) {
+    if output.verbose {
+        say_error(&crate::present::owner_map_line(
+            &snapshot.visibility.owner_map,
+        ));
+    }
+}
+
 /// Writes one `portscope: …` line on stderr; a stderr that cannot be written is left alone
 /// (never a panic).
 pub fn say_error(line: &str) {

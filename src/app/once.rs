@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use super::{AppError, OnceConfig, Output, exit, textfile};
-use crate::collect::{Collector, Request};
+use crate::collect::Request;
 use crate::model::Snapshot;
 use crate::report::json::write_json;
 use crate::report::jsonl::write_jsonl;
@@ -19,9 +19,11 @@ pub fn run(config: &OnceConfig, output: Output, out: &mut dyn Write) -> Result<u
         connections: false,
     };
     let started = Instant::now();
-    let snapshot = Collector::with_scope(filter.netns.clone())
+    let snapshot = filter
+        .collector()
         .collect(&request, &|s| filter.keep_socket(s))?;
     let collect_duration = started.elapsed();
+    super::say_collector(output, &snapshot);
     let snapshot = filter.apply(snapshot);
     match config.format {
         Format::Json => write_json(out, &snapshot, None)?,

@@ -69,8 +69,9 @@ pub fn unanswerable(answers: &[Answer<'_>]) -> Option<String> {
 
 pub fn run(config: &QueryConfig, output: Output, out: &mut dyn Write) -> Result<u8, AppError> {
     let filter = &config.filter;
-    let mut collector = Collector::with_scope(filter.netns.clone());
+    let mut collector = filter.collector();
     let snapshot = snapshot(&mut collector, filter)?;
+    super::say_collector(output, &snapshot);
     let answers = answers(&mut collector, &snapshot, filter)?;
     let binds = super::bind::reports(
         &mut collector,

@@ -67,8 +67,9 @@ pub fn run(config: &StopConfig, output: Output, out: &mut dyn Write) -> Result<u
         json: None,
     };
     let filter = &config.query.filter;
-    let mut collector = Collector::with_scope(filter.netns.clone());
+    let mut collector = filter.collector();
     let snapshot = every_listener(&mut collector, filter)?;
+    super::say_collector(output, &snapshot);
     let answers = answers(&mut collector, &snapshot, filter)?;
     if let Some(why) = unanswerable(&answers) {
         return Err(AppError::Unanswerable(why));

@@ -127,7 +127,7 @@ pub fn run(config: &WatchConfig, out: &mut dyn Write) -> Result<u8, AppError> {
     let mut waiter = Waiter::new()?;
     let mut events = EventWriter::new(out, config.lines);
     let mut watch = Watch {
-        collector: Collector::with_scope(config.filter.netns.clone()),
+        collector: config.filter.collector(),
         filter: config.filter.clone(),
         state: None,
         said: Vec::new(),

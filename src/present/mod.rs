@@ -18,7 +18,22 @@ pub use time::{age, rfc3339, rfc3339_at, rfc3339_or_null};
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::model::{Exposure, Owner, Process, Snapshot, Socket, endpoint};
+use crate::model::{
+    Exposure, Owner, OwnerMap, OwnerMapSource, Process, Snapshot, Socket, endpoint,
+};
+
+/// `--verbose`: how the holders were found, and why not with the in-kernel map.
+pub fn owner_map_line(map: &OwnerMap) -> String {
+    let how = match map.source {
+        OwnerMapSource::Bpf => "the in-kernel map (a BPF task_file iterator)",
+        OwnerMapSource::Proc => "the /proc walk (one readlink per open fd)",
+        OwnerMapSource::System => "the OS's socket API",
+    };
+    match &map.bpf_unavailable {
+        Some(why) => format!("holders found by {how}; {why}"),
+        None => format!("holders found by {how}"),
+    }
+}
 
 /// Semantic style roles: what a piece of text *is*; each front end decides how it looks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::bind::BindReport;
 use crate::filter::HolderFilter;
 use crate::model::{
-    Exposure, Family, Netns, NetnsKind, PortRange, Process, Proto, Publication, RangeGroup, Reach,
-    SafeText, Snapshot, SockState, Socket, TableError,
+    Exposure, Family, Netns, NetnsKind, OwnerMapSource, PortRange, Process, Proto, Publication,
+    RangeGroup, Reach, SafeText, Snapshot, SockState, Socket, TableError,
 };
 use crate::present::{rfc3339_at, rfc3339_or_null};
 use crate::query::{Answer, Verdict};
@@ -31,6 +31,16 @@ struct Document<'a> {
     sockets: Sockets<'a>,
     unreadable_tables: Vec<JsonTableError<'a>>,
     warnings: Vec<String>,
+    /// How the holders were found.
+    collector: JsonCollector<'a>,
+}
+
+/// `collector`: which owner map named the holders (`bpf`, `proc`, or `system` where there is no
+/// `/proc`), and why the in-kernel one was not used (null when it was).
+#[derive(Serialize)]
+struct JsonCollector<'a> {
+    owner_scan: OwnerMapSource,
+    bpf_unavailable: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -430,6 +440,10 @@ pub fn write_json(
         sockets: Sockets(snapshot),
         unreadable_tables: snapshot.table_errors.iter().map(table_error).collect(),
         warnings: snapshot.notes(),
+        collector: JsonCollector {
+            owner_scan: snapshot.visibility.owner_map.source,
+            bpf_unavailable: snapshot.visibility.owner_map.bpf_unavailable.as_deref(),
+        },
     };
     serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::from)?;
     writeln!(out)

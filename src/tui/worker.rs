@@ -50,7 +50,7 @@ pub fn spawn(filter: Filter, interval: Duration, events: Sender<Event>) -> Sende
         let failed = events.clone();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let mut worker = Worker {
-                collector: Collector::with_scope(filter.netns.clone()),
+                collector: filter.collector(),
                 filter,
                 interval,
                 pace: interval,
