@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 pub mod fixtures;
 pub mod netns;
+pub mod ready;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
