@@ -52,8 +52,15 @@ impl ProcessFacts {
             let process = self.facts(pid, &stat, users);
             processes.insert(pid, process);
         }
+        // Holders often share a parent (a prefork master, a supervisor): one read each.
+        let mut parents: HashMap<u32, Option<SafeText>> = HashMap::new();
         for process in processes.values_mut() {
-            process.parent_name = process.ppid.and_then(parent_name);
+            process.parent_name = process.ppid.and_then(|ppid| {
+                parents
+                    .entry(ppid)
+                    .or_insert_with(|| parent_name(ppid))
+                    .clone()
+            });
         }
         processes
     }

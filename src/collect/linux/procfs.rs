@@ -31,9 +31,14 @@ pub struct Stat {
     pub cmdline_len: Option<u64>,
 }
 
-/// Reads at most `cap` bytes of a file.
+/// A read of this size takes a whole stat, status or usual command line in one syscall.
+const FIRST_READ: usize = 4096;
+
+/// Reads at most `cap` bytes of a file. The buffer starts at a page, not empty: from empty,
+/// `read_to_end` grows it through 32, 64, 128… bytes, one syscall each, and a /proc file
+/// produces its whole text again for each.
 pub fn read_capped(path: &str, cap: usize) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(cap.saturating_add(1).min(FIRST_READ));
     File::open(path)?.take(cap as u64).read_to_end(&mut bytes)?;
     Ok(bytes)
 }
