@@ -43,7 +43,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap as HashMap;
 pub use rustc_hash::FxHashSet;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::model::{
     Connections, HiddenReason, NetnsScope, NoneReason, Owner, OwnerMap, OwnerMapSource, PEERS_KEPT,
@@ -260,9 +260,38 @@ pub struct Collector {
     require_bpf: bool,
     /// What the last refresh was built from, to tell when nothing changed.
     last: Option<Last>,
+    conns: ConnsPace,
     /// The namespaces looked at (the bind verdict's namespace; Linux only).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     scope: NetnsScope,
+}
+
+/// Counting connections (the live view's CONNS) walks every established TCP socket of the
+/// host, whichever namespace asks: 50 ms of a core for 20,000 connections, most of a refresh.
+/// So counts are taken again only when that keeps them under this share of one core, and at
+/// least every [`CONNS_STALE_MAX`]; in between the last counts are shown.
+const CONNS_SHARE: f64 = 0.01;
+const CONNS_STALE_MAX: Duration = Duration::from_secs(30);
+
+/// When connections were last counted, what it cost, and what it found.
+#[derive(Default)]
+struct ConnsPace {
+    /// What was counted: another selection (a protocol toggled) counts again at once.
+    selection: Option<Selection>,
+    counted_at: Option<Instant>,
+    cost: Duration,
+    counts: BTreeMap<u64, Connections>,
+    warnings: Vec<String>,
+}
+
+impl ConnsPace {
+    fn due(&self, selection: Selection, now: Instant) -> bool {
+        let wait = self.cost.div_f64(CONNS_SHARE).min(CONNS_STALE_MAX);
+        self.selection != Some(selection)
+            || self
+                .counted_at
+                .is_none_or(|at| now.saturating_duration_since(at) >= wait)
+    }
 }
 
 /// The inputs of the last snapshot `refresh` built.
@@ -355,6 +384,7 @@ impl Collector {
             host: host_name(),
             require_bpf: owner_scan == OwnerScanChoice::Bpf,
             last: None,
+            conns: ConnsPace::default(),
             scope,
         }
     }
@@ -668,13 +698,28 @@ impl Collector {
         listeners: &[Socket],
         warnings: &mut Vec<String>,
     ) -> BTreeMap<u64, Connections> {
-        match self.sockets.established(selection) {
+        let started = Instant::now();
+        if !self.conns.due(selection, started) {
+            warnings.extend(self.conns.warnings.iter().cloned());
+            return self.conns.counts.clone();
+        }
+        let mut problems = Vec::new();
+        let counts = match self.sockets.established(selection) {
             Ok(rows) => count_connections(&rows, listeners),
             Err(error) => {
-                warnings.push(format!("{}; connections are not counted", error.message));
+                problems.push(format!("{}; connections are not counted", error.message));
                 BTreeMap::new()
             }
-        }
+        };
+        warnings.extend(problems.iter().cloned());
+        self.conns = ConnsPace {
+            selection: Some(selection),
+            counted_at: Some(started),
+            cost: started.elapsed(),
+            counts: counts.clone(),
+            warnings: problems,
+        };
+        counts
     }
 }
 
