@@ -275,6 +275,9 @@ impl OwnerIndex {
                     *exhausted = true;
                     return true;
                 }
+                // A table /proc refuses that the in-kernel map read: keep what it saw until
+                // the next full scan (the /proc walk never finds holdings there).
+                Err(Errno::ACCESS | Errno::PERM) => return true,
                 Err(_) => return false,
             };
             fd_counts.insert(pid, open_count(&dir));
