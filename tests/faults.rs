@@ -107,12 +107,16 @@ fn a_holder_that_exits_mid_scan_is_not_a_known_owner() {
 }
 
 /// A full fd table while reading /proc is said as such: never "exited", never "no holder".
+/// (The /proc walk's case: the in-kernel map opens no fd directory.)
 #[test]
 fn running_out_of_fds_is_not_taken_for_an_exited_process() {
     let holder = Holder::spawn(&["--name", "psNoFds", "tcp4"]);
     let port = holder.one("tcp4").port.to_string();
     let pid = holder.pid.to_string();
-    let output = run_shimmed(&[&port, "--json"], &[("PORTSCOPE_SHIM_EMFILE_PID", &pid)]);
+    let output = run_shimmed(
+        &[&port, "--json", "--owner-scan", "proc"],
+        &[("PORTSCOPE_SHIM_EMFILE_PID", &pid)],
+    );
     let doc = json_of(&output);
     let socket = &socket_list(&doc)[0];
     assert_eq!(socket["owner"], "hidden", "{doc}");

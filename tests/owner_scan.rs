@@ -75,11 +75,14 @@ fn socket_pids(socket: &Value) -> BTreeSet<u32> {
 /// of a sandbox, say) leaves the walk unsure ("hidden"), while the kernel's walk reads it and
 /// knows.
 fn sees_past_unreadable(bpf: &Value, proc: &Value) -> bool {
-    let unsure = proc["owner"] == "hidden"
+    let unsure = matches!(proc["owner"].as_str(), Some("hidden" | "partial"))
         && proc["owner_reason"]
             .as_str()
             .is_some_and(|r| r.contains("file descriptors could not be read"));
-    unsure && bpf["owner"] != "hidden"
+    let sure = matches!(bpf["owner"].as_str(), Some("known" | "none"));
+    // What the walk did see, the map saw too.
+    let seen = |doc: &Value| socket_pids(doc);
+    unsure && sure && seen(proc).is_subset(&seen(bpf))
 }
 
 /// What differs between the two documents: (about the fixture, about the rest of the host).
@@ -322,4 +325,30 @@ fn owner_scan_proc_says_so() {
         doc["collector"]["bpf_unavailable"],
         "bpf: not asked for (--owner-scan proc)"
     );
+}
+
+/// In a child pid namespace (with its own /proc) the kernel's pids are not the ones /proc
+/// shows: the in-kernel map must not be used there, and auto falls back quietly.
+#[test]
+fn a_child_pid_namespace_falls_back_to_the_proc_walk() {
+    let test = "a_child_pid_namespace_falls_back_to_the_proc_walk";
+    if !require_root(test) {
+        return;
+    }
+    let inside = |args: &[&str]| {
+        Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", BIN])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run unshare (util-linux)")
+    };
+    let refused = inside(&["--once", "--netns", "current", "--owner-scan", "bpf"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("child pid namespace"), "{stderr}");
+    let auto = inside(&["--once", "--netns", "current", "--json"]);
+    assert_eq!(auto.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&auto.stdout).expect("JSON");
+    assert_eq!(doc["collector"]["owner_scan"], "proc", "{doc}");
 }

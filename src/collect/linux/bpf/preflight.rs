@@ -17,10 +17,27 @@ const CAP_BPF: u32 = 39;
 pub fn check() -> Result<(), Unavailable> {
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
     check_status(&status)?;
+    // NSpid counts the namespaces between /proc's and ours: with /proc mounted anew inside a
+    // child pid namespace it says 1. The namespace itself says where we are.
+    let own = fs::read_link("/proc/self/ns/pid").ok();
+    if own.is_some_and(|ns| ns.as_os_str() != INIT_PID_NS) {
+        return Err(child_pid_namespace());
+    }
     if !Path::new(KERNEL_BTF).exists() {
         return Err(Unavailable::NoBtf);
     }
     Ok(())
+}
+
+/// The initial pid namespace (PROC_PID_INIT_INO), as `/proc/self/ns/pid` names it.
+const INIT_PID_NS: &str = "pid:[4026531836]";
+
+/// The iterator reports pids as the initial pid namespace numbers them; /proc here numbers
+/// them differently, so its answers would name the wrong processes.
+fn child_pid_namespace() -> Unavailable {
+    Unavailable::Unsupported(
+        "portscope runs in a child pid namespace; the kernel reports host pids".into(),
+    )
 }
 
 /// The checks that read `/proc/self/status`; an unreadable status lets the kernel decide.
@@ -33,11 +50,7 @@ fn check_status(status: &str) -> Result<(), Unavailable> {
         ));
     }
     if pid_namespace_depth(status) > 1 {
-        // The iterator reports pids as the initial pid namespace numbers them; /proc here
-        // numbers them differently, so its answers would name the wrong processes.
-        return Err(Unavailable::Unsupported(
-            "portscope runs in a child pid namespace; the kernel reports host pids".into(),
-        ));
+        return Err(child_pid_namespace());
     }
     Ok(())
 }
