@@ -20,7 +20,8 @@ pub(super) struct BpfScan {
 
 enum State {
     Loading(JoinHandle<Result<BpfOwnerMap, Unavailable>>),
-    Ready(BpfOwnerMap),
+    /// Boxed: the loaded map is large beside the other states.
+    Ready(Box<BpfOwnerMap>),
     /// The `/proc` walk answers, for this reason.
     Proc(String),
 }
@@ -50,7 +51,7 @@ impl BpfScan {
             return;
         };
         self.state = match handle.join() {
-            Ok(Ok(map)) => State::Ready(map),
+            Ok(Ok(map)) => State::Ready(Box::new(map)),
             Ok(Err(why)) => State::Proc(why.to_string()),
             Err(_) => State::Proc("bpf: loading the owner map panicked".into()),
         };
