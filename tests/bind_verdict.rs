@@ -370,6 +370,35 @@ fn a_privileged_port_or_a_missing_address_is_refused_but_not_in_use() {
     assert_eq!(bind["outcome"], "no_address");
 }
 
+/// A closed connection the kernel is still finishing has no process, but it is not a socket
+/// the kernel made (it used to be called "held by the kernel … vxlan").
+#[test]
+fn a_closed_connection_still_finishing_is_not_a_kernel_socket() {
+    if !require_root("a_closed_connection_still_finishing_is_not_a_kernel_socket") {
+        return;
+    }
+    let ns = Netns::new("fw");
+    let _case = Case::start(&ns, &["finwait", "7060"]);
+    let (bind, code) = verdict(&ns, 7060, &["--bind", "127.0.0.1"]);
+    agree(&bind, &try_bind(&ns, &["tcp", "127.0.0.1", "7060"]));
+    assert_eq!(code, 0, "{bind}");
+    assert_eq!(blocker_kinds(&bind), ["connection"], "{bind}");
+    let text = words(&ns, 7060, &["--bind", "127.0.0.1"]);
+    assert!(
+        text.contains("FIN_WAIT2")
+            && text.contains("a closed connection the kernel is still finishing")
+            && !text.contains("held by the kernel"),
+        "{text}"
+    );
+    // SO_REUSEADDR on the new socket lets it bind beside the orphan (the old one had it off
+    // here, so only the kernel's probe can tell; portscope must agree with it).
+    let (bind, _) = verdict(&ns, 7060, &["--bind", "127.0.0.1", "--reuseaddr"]);
+    agree(
+        &bind,
+        &try_bind(&ns, &["tcp", "127.0.0.1", "7060", "reuseaddr"]),
+    );
+}
+
 #[test]
 fn udp_sockets_share_only_with_reuseaddr_on_both() {
     if !require_root("udp_sockets_share_only_with_reuseaddr_on_both") {

@@ -169,6 +169,19 @@ pub enum SockState {
 }
 
 impl SockState {
+    /// A TCP state a socket can be in after its process closed it: the kernel finishes the
+    /// connection on its own (it no longer has a file, so no process holds it).
+    pub fn is_orphan(self) -> bool {
+        matches!(
+            self,
+            SockState::FinWait1
+                | SockState::FinWait2
+                | SockState::Closing
+                | SockState::LastAck
+                | SockState::TimeWait
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             SockState::Listen => "LISTEN",

@@ -148,6 +148,18 @@ pub fn blocker_line(report: &BindReport, blocker: &Blocker, existing: &Existing)
                 ),
             }
         }
+        BlockerKind::Connection
+            if socket.state.is_orphan() && report.snapshot.holders(socket).next().is_none() =>
+        {
+            let left = existing
+                .expires_ms
+                .map(|ms| format!(" for {} s more", ms.div_ceil(1000)))
+                .unwrap_or_else(|| " until net.ipv4.tcp_fin_timeout".to_string());
+            format!(
+                "a closed connection the kernel is still finishing ({}{left}): set SO_REUSEADDR on your listener",
+                socket.state.as_str()
+            )
+        }
         BlockerKind::Connection => {
             let range = report.setting.ephemeral.filter(|r| r.contains(ask.port));
             match range {

@@ -16,6 +16,8 @@ use crate::tui::app::App;
 
 /// At most this many holders are listed in full; the rest are counted.
 const HOLDERS_SHOWN: usize = 50;
+/// At most this many things in the way of a bind are listed.
+const BLOCKERS_SHOWN: usize = 8;
 /// The pane never holds more lines than this, however long the text.
 const MAX_LINES: usize = 2000;
 
@@ -58,6 +60,7 @@ fn build(app: &App, theme: Theme, width: usize) -> Vec<Line<'static>> {
     };
     let mut lines = facts(snapshot, socket, theme);
     holders(&mut lines, snapshot, socket, theme);
+    bind(&mut lines, app, socket, theme);
     connections(&mut lines, snapshot, socket, theme);
     let mut wrapped = Vec::new();
     for line in lines {
@@ -156,6 +159,52 @@ fn facts(snapshot: &Snapshot, socket: &Socket, theme: Theme) -> Vec<Line<'static
         ),
     ]);
     lines
+}
+
+/// What a new bind of this port would meet here: the same verdict and blockers as
+/// `portscope PORT`, checked when the pane opens and when the sockets change.
+fn bind(lines: &mut Vec<Line<'static>>, app: &App, socket: &Socket, theme: Theme) {
+    use crate::present::bind as words;
+    let key = (socket.netns, socket.proto, socket.port);
+    lines.push(Line::raw(""));
+    let report = match &app.bind {
+        Some((asked, Some(report))) if *asked == key => report,
+        Some((asked, None)) if *asked == key => {
+            lines.push(field("bind", "could not be checked".to_string(), theme));
+            return;
+        }
+        _ => {
+            lines.push(field(
+                "bind",
+                "checking what a new bind would meet…".to_string(),
+                theme,
+            ));
+            return;
+        }
+    };
+    let (line, role) = words::outcome_line(report);
+    lines.push(Line::from(vec![
+        Span::styled(format!("{:<10}", "bind"), theme.role(Role::Dim)),
+        Span::styled(line, theme.role(role)),
+    ]));
+    let blockers = report.blockers();
+    for (blocker, existing) in blockers.iter().take(BLOCKERS_SHOWN) {
+        lines.push(field(
+            "",
+            words::blocker_line(report, blocker, existing),
+            theme,
+        ));
+    }
+    if blockers.len() > BLOCKERS_SHOWN {
+        let more = format!("… and {} more", blockers.len() - BLOCKERS_SHOWN);
+        lines.push(field("", more, theme));
+    }
+    if let Some(line) = words::disagreement(report) {
+        lines.push(Line::styled(
+            format!("{:10}{line}", ""),
+            theme.role(Role::Warn),
+        ));
+    }
 }
 
 fn holders(lines: &mut Vec<Line<'static>>, snapshot: &Snapshot, socket: &Socket, theme: Theme) {
