@@ -399,6 +399,79 @@ fn a_closed_connection_still_finishing_is_not_a_kernel_socket() {
     );
 }
 
+/// Run inside a namespace over every namespace, the bind is tried where portscope runs, and
+/// that namespace, not the host's, is the one a failed bind makes "in use".
+#[test]
+fn the_bind_verdict_is_about_the_namespace_portscope_runs_in() {
+    if !require_root("the_bind_verdict_is_about_the_namespace_portscope_runs_in") {
+        return;
+    }
+    let ns = Netns::new("here");
+    let _case = Case::start(&ns, &["bound", "0.0.0.0", "7070"]);
+    let output = Command::new("ip")
+        .args([
+            "netns", "exec", &ns.name, BIN, "7070", "--netns", "all", "--json",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run portscope inside the namespace");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let doc: Value = serde_json::from_slice(&output.stdout).expect("a JSON document");
+    let entry = &doc["query"][0];
+    assert_eq!(entry["verdict"], "in_use", "{entry}");
+    let verdict_of = |name: &str| {
+        entry["namespaces"]
+            .as_array()
+            .expect("namespaces")
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["verdict"].clone())
+    };
+    assert_eq!(verdict_of(&ns.name), Some(Value::from("in_use")), "{entry}");
+    assert_eq!(verdict_of("host"), Some(Value::from("free")), "{entry}");
+    let text = Command::new("ip")
+        .args(["netns", "exec", &ns.name, BIN, "7070", "--netns", "all"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run portscope inside the namespace");
+    let text = String::from_utf8_lossy(&text.stdout);
+    let host_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("the host namespace"))
+        .unwrap_or_default();
+    assert!(
+        !host_line.contains("a bind fails"),
+        "the host's namespace is not where the bind was tried:\n{text}"
+    );
+}
+
+/// `--netns NAME` shows that namespace's own ephemeral range, and marks its ports by it.
+#[test]
+fn one_namespace_shows_its_own_ephemeral_range() {
+    if !require_root("one_namespace_shows_its_own_ephemeral_range") {
+        return;
+    }
+    let ns = Netns::new("eph");
+    ns.sh("sysctl -qw net.ipv4.ip_local_port_range='40000 40100'");
+    let _case = Case::start(&ns, &["listener", "0.0.0.0", "40050"]);
+    let output = Command::new(BIN)
+        .args(["--once", "--json", "--netns", &ns.name])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run portscope");
+    let doc: Value = serde_json::from_slice(&output.stdout).expect("a JSON document");
+    assert_eq!(doc["ephemeral_range"]["low"], 40000, "{doc}");
+    assert_eq!(doc["ephemeral_range"]["high"], 40100, "{doc}");
+    let socket = doc["sockets"]
+        .as_array()
+        .expect("sockets")
+        .iter()
+        .find(|s| s["port"] == 40050)
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(socket["ephemeral"], true, "{doc}");
+}
+
 #[test]
 fn udp_sockets_share_only_with_reuseaddr_on_both() {
     if !require_root("udp_sockets_share_only_with_reuseaddr_on_both") {
