@@ -472,6 +472,35 @@ fn one_namespace_shows_its_own_ephemeral_range() {
     assert_eq!(socket["ephemeral"], true, "{doc}");
 }
 
+/// `--kill` and the query give one verdict: a port a bind is refused on is in use, not
+/// "free; nothing to stop", and the kill names what blocks it (exit 5, nothing signalled).
+#[test]
+fn kill_says_in_use_where_the_query_does() {
+    if !require_root("kill_says_in_use_where_the_query_does") {
+        return;
+    }
+    let ns = Netns::new("kl");
+    let case = Case::start(&ns, &["bound", "0.0.0.0", "7080"]);
+    let (_, code) = verdict(&ns, 7080, &[]);
+    assert_eq!(code, 0, "the query says in use");
+    let output = Command::new(BIN)
+        .args(["7080", "--kill", "--yes", "--netns", &ns.name])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run portscope --kill");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(5), "{text}");
+    assert!(
+        text.contains("in use, but not by a listener") && text.contains("bound but not listening"),
+        "{text}"
+    );
+    assert!(!text.contains("free"), "{text}");
+    assert!(
+        std::path::Path::new(&format!("/proc/{}", case.pid())).exists(),
+        "nothing was signalled"
+    );
+}
+
 #[test]
 fn udp_sockets_share_only_with_reuseaddr_on_both() {
     if !require_root("udp_sockets_share_only_with_reuseaddr_on_both") {
