@@ -148,7 +148,7 @@ fn a_socket_bound_but_not_listening_blocks_and_is_named() {
     // ss -tl does not see it; portscope says what it is.
     let text = words(&ns, 7001, &[]);
     assert!(
-        text.contains("bound but not listening by python3"),
+        text.contains("bound but not listening, held by python3 (pid"),
         "{text}"
     );
     // SO_REUSEADDR on both lets a bind through.

@@ -508,7 +508,7 @@ fn details_show_what_a_new_bind_would_meet() {
         .find(|l| l.contains(&format!("tcp LISTEN {endpoint}")))
         .unwrap_or_default();
     assert!(
-        blocker.contains("listening by"),
+        blocker.contains("listening, held by"),
         "the listener is named as what blocks:\n{screen}"
     );
     session.send("q");
