@@ -78,8 +78,9 @@ man: build
 clean:
 	$(CARGO) clean
 
-# README screenshots (root): the small fixture in netns psshot, portscope in a private tmux,
-# PNGs rendered by headless Chromium into screenshots/.
+# README screenshots (root): real nginx, sshd, dnsmasq, postgres, redis and a python dev
+# server in a throwaway netns psshot (installed with apt-get if missing, services not
+# started), portscope in a private tmux, PNGs rendered by headless Chromium into screenshots/.
 .PHONY: screenshots fixture
 screenshots:
 	CARGO="$(CARGO)" scripts/screenshots.sh

@@ -148,7 +148,7 @@ fn a_socket_bound_but_not_listening_blocks_and_is_named() {
     // ss -tl does not see it; portscope says what it is.
     let text = words(&ns, 7001, &[]);
     assert!(
-        text.contains("bound but not listening by python3"),
+        text.contains("bound but not listening, held by python3 (pid"),
         "{text}"
     );
     // SO_REUSEADDR on both lets a bind through.
@@ -368,6 +368,137 @@ fn a_privileged_port_or_a_missing_address_is_refused_but_not_in_use() {
     assert_eq!(code, 1, "{bind}");
     agree(&bind, &try_bind(&ns, &["tcp", "192.0.2.7", "7040"]));
     assert_eq!(bind["outcome"], "no_address");
+}
+
+/// A closed connection the kernel is still finishing has no process, but it is not a socket
+/// the kernel made (it used to be called "held by the kernel … vxlan").
+#[test]
+fn a_closed_connection_still_finishing_is_not_a_kernel_socket() {
+    if !require_root("a_closed_connection_still_finishing_is_not_a_kernel_socket") {
+        return;
+    }
+    let ns = Netns::new("fw");
+    let _case = Case::start(&ns, &["finwait", "7060"]);
+    let (bind, code) = verdict(&ns, 7060, &["--bind", "127.0.0.1"]);
+    agree(&bind, &try_bind(&ns, &["tcp", "127.0.0.1", "7060"]));
+    assert_eq!(code, 0, "{bind}");
+    assert_eq!(blocker_kinds(&bind), ["connection"], "{bind}");
+    let text = words(&ns, 7060, &["--bind", "127.0.0.1"]);
+    assert!(
+        text.contains("FIN_WAIT2")
+            && text.contains("a closed connection the kernel is still finishing")
+            && !text.contains("held by the kernel"),
+        "{text}"
+    );
+    // SO_REUSEADDR on the new socket lets it bind beside the orphan (the old one had it off
+    // here, so only the kernel's probe can tell; portscope must agree with it).
+    let (bind, _) = verdict(&ns, 7060, &["--bind", "127.0.0.1", "--reuseaddr"]);
+    agree(
+        &bind,
+        &try_bind(&ns, &["tcp", "127.0.0.1", "7060", "reuseaddr"]),
+    );
+}
+
+/// Run inside a namespace over every namespace, the bind is tried where portscope runs, and
+/// that namespace, not the host's, is the one a failed bind makes "in use".
+#[test]
+fn the_bind_verdict_is_about_the_namespace_portscope_runs_in() {
+    if !require_root("the_bind_verdict_is_about_the_namespace_portscope_runs_in") {
+        return;
+    }
+    let ns = Netns::new("here");
+    let _case = Case::start(&ns, &["bound", "0.0.0.0", "7070"]);
+    let output = Command::new("ip")
+        .args([
+            "netns", "exec", &ns.name, BIN, "7070", "--netns", "all", "--json",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run portscope inside the namespace");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let doc: Value = serde_json::from_slice(&output.stdout).expect("a JSON document");
+    let entry = &doc["query"][0];
+    assert_eq!(entry["verdict"], "in_use", "{entry}");
+    let verdict_of = |name: &str| {
+        entry["namespaces"]
+            .as_array()
+            .expect("namespaces")
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["verdict"].clone())
+    };
+    assert_eq!(verdict_of(&ns.name), Some(Value::from("in_use")), "{entry}");
+    assert_eq!(verdict_of("host"), Some(Value::from("free")), "{entry}");
+    let text = Command::new("ip")
+        .args(["netns", "exec", &ns.name, BIN, "7070", "--netns", "all"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run portscope inside the namespace");
+    let text = String::from_utf8_lossy(&text.stdout);
+    let host_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("the host namespace"))
+        .unwrap_or_default();
+    assert!(
+        !host_line.contains("a bind fails"),
+        "the host's namespace is not where the bind was tried:\n{text}"
+    );
+}
+
+/// `--netns NAME` shows that namespace's own ephemeral range, and marks its ports by it.
+#[test]
+fn one_namespace_shows_its_own_ephemeral_range() {
+    if !require_root("one_namespace_shows_its_own_ephemeral_range") {
+        return;
+    }
+    let ns = Netns::new("eph");
+    ns.sh("sysctl -qw net.ipv4.ip_local_port_range='40000 40100'");
+    let _case = Case::start(&ns, &["listener", "0.0.0.0", "40050"]);
+    let output = Command::new(BIN)
+        .args(["--once", "--json", "--netns", &ns.name])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run portscope");
+    let doc: Value = serde_json::from_slice(&output.stdout).expect("a JSON document");
+    assert_eq!(doc["ephemeral_range"]["low"], 40000, "{doc}");
+    assert_eq!(doc["ephemeral_range"]["high"], 40100, "{doc}");
+    let socket = doc["sockets"]
+        .as_array()
+        .expect("sockets")
+        .iter()
+        .find(|s| s["port"] == 40050)
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(socket["ephemeral"], true, "{doc}");
+}
+
+/// `--kill` and the query give one verdict: a port a bind is refused on is in use, not
+/// "free; nothing to stop", and the kill names what blocks it (exit 5, nothing signalled).
+#[test]
+fn kill_says_in_use_where_the_query_does() {
+    if !require_root("kill_says_in_use_where_the_query_does") {
+        return;
+    }
+    let ns = Netns::new("kl");
+    let case = Case::start(&ns, &["bound", "0.0.0.0", "7080"]);
+    let (_, code) = verdict(&ns, 7080, &[]);
+    assert_eq!(code, 0, "the query says in use");
+    let output = Command::new(BIN)
+        .args(["7080", "--kill", "--yes", "--netns", &ns.name])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run portscope --kill");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(5), "{text}");
+    assert!(
+        text.contains("in use, but not by a listener") && text.contains("bound but not listening"),
+        "{text}"
+    );
+    assert!(!text.contains("free"), "{text}");
+    assert!(
+        std::path::Path::new(&format!("/proc/{}", case.pid())).exists(),
+        "nothing was signalled"
+    );
 }
 
 #[test]

@@ -329,6 +329,8 @@ fn a_published_port_is_seen_through_to_its_listener() {
         assert_eq!(publication["forwarder"], "docker-proxy", "{tag}: {front}");
         assert_eq!(publication["reach"], reach, "{tag}: {front}");
         assert_eq!(publication["target_addr"], line["container_ip"]);
+        // An `ip netns` namespace is not a container: no container name is made up for it.
+        assert_eq!(publication["container"], Value::Null, "{tag}: {front}");
         let inside_ns = line["container_netns"].as_str().expect("container netns");
         let output = portscope(&[&host_port]);
         let answer = text(&output);

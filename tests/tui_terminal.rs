@@ -464,3 +464,54 @@ fn no_controlling_terminal_is_named() {
     assert!(screen.contains("use --once"), "{screen}");
     assert!(!screen.contains("cannot write output"), "{screen}");
 }
+
+/// The details pane says what a new bind of the selected port would meet, as `portscope
+/// PORT` does: the kernel's errno from a real bind, and this listener named as the blocker.
+#[test]
+fn details_show_what_a_new_bind_would_meet() {
+    if !tmux_installed() {
+        common::skip(
+            "details_show_what_a_new_bind_would_meet",
+            "tmux is not installed",
+        );
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback listener");
+    let port = listener.local_addr().expect("bound address").port();
+    let session = Session::start("bind", "500ms");
+    session.wait_for("our listener", |s| shows_endpoint(s, port));
+    session.send("/");
+    for digit in port.to_string().chars() {
+        session.send(&digit.to_string());
+    }
+    session.send("Enter");
+    let filtered = format!("filter \"{port}\"");
+    session.wait_for("the accepted filter", |s| s.contains(&filtered));
+    // Rows: the well-known and registered headers, then our row (registered) or the dynamic
+    // header and our row.
+    session.send("Home");
+    let downs = if port < 49152 { 2 } else { 3 };
+    for _ in 0..downs {
+        session.send("Down");
+    }
+    session.send("Enter");
+    let endpoint = format!("127.0.0.1:{port}");
+    let screen = session.wait_for("the bind verdict in the details", |s| {
+        s.contains("fails with EADDRINUSE (tried)")
+    });
+    assert!(
+        screen.contains(&format!("tcp {endpoint} · LISTEN")),
+        "the pane is about our listener:\n{screen}"
+    );
+    let blocker = screen
+        .lines()
+        .find(|l| l.contains(&format!("tcp LISTEN {endpoint}")))
+        .unwrap_or_default();
+    assert!(
+        blocker.contains("listening, held by"),
+        "the listener is named as what blocks:\n{screen}"
+    );
+    session.send("q");
+    assert_eq!(session.wait_for_exit(), "EXIT=0");
+    drop(listener);
+}

@@ -51,7 +51,7 @@ pub fn reports(
     filter: &Filter,
     flags: Option<&BindFlags>,
 ) -> Vec<Vec<BindReport>> {
-    use crate::bind::{BindAsk, predict};
+    use crate::bind::BindAsk;
     use crate::collect::bindinfo;
     let here = snapshot.verdict_netns();
     let me = rustix::process::geteuid().as_raw();
@@ -91,22 +91,76 @@ pub fn reports(
                         privileged: uid == 0 || (user.is_none() && bindinfo::can_bind_privileged()),
                     };
                     let context = collector.bind_context(proto, port).ok()?;
-                    let prediction = predict(&ask, &context.existing, &context.setting);
-                    let probe = bindinfo::probe(&ask, context.netns_path.as_deref(), gid);
-                    Some(BindReport {
-                        ask,
-                        user,
-                        existing: context.existing,
-                        prediction,
-                        probe,
-                        setting: context.setting,
-                        snapshot: context.snapshot,
-                        errors: context.errors.iter().map(|e| e.message.clone()).collect(),
-                    })
+                    Some(report(ask, user, gid, context))
                 })
                 .collect()
         })
         .collect()
+}
+
+/// The kernel's rules on what the bind would meet, confirmed by a real bind in a child.
+#[cfg(target_os = "linux")]
+fn report(
+    ask: crate::bind::BindAsk,
+    user: Option<String>,
+    gid: u32,
+    context: crate::collect::BindContext,
+) -> BindReport {
+    use crate::collect::bindinfo;
+    let prediction = crate::bind::predict(&ask, &context.existing, &context.setting);
+    let probe = bindinfo::probe(&ask, context.netns_path.as_deref(), gid);
+    BindReport {
+        ask,
+        user,
+        existing: context.existing,
+        prediction,
+        probe,
+        setting: context.setting,
+        snapshot: context.snapshot,
+        errors: context.errors.iter().map(|e| e.message.clone()).collect(),
+    }
+}
+
+/// What a plain bind of `proto`/`port` on the wildcard (`[::]`, dual-stack where IPv6 is up),
+/// as this user, would meet in the namespace at `netns` (None: ours): the live view's details.
+#[cfg(target_os = "linux")]
+pub fn wildcard_report(
+    collector: &mut Collector,
+    netns: Option<std::path::PathBuf>,
+    proto: Proto,
+    port: u16,
+) -> Option<BindReport> {
+    use crate::collect::bindinfo;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let uid = rustix::process::geteuid().as_raw();
+    let gid = rustix::process::getegid().as_raw();
+    let addr = match bindinfo::has_ipv6() {
+        true => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        false => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    };
+    let ask = crate::bind::BindAsk {
+        proto,
+        addr,
+        port,
+        reuseaddr: false,
+        reuseport: false,
+        v6only: bindinfo::default_v6only(),
+        uid,
+        privileged: uid == 0 || bindinfo::can_bind_privileged(),
+    };
+    let context = collector.bind_context_in(netns, proto, port).ok()?;
+    Some(report(ask, None, gid, context))
+}
+
+/// Elsewhere there is no bind verdict yet.
+#[cfg(not(target_os = "linux"))]
+pub fn wildcard_report(
+    _collector: &mut Collector,
+    _netns: Option<std::path::PathBuf>,
+    _proto: crate::model::Proto,
+    _port: u16,
+) -> Option<BindReport> {
+    None
 }
 
 /// Elsewhere there is no bind verdict yet: the answers stand as they are.

@@ -1,6 +1,6 @@
 //! One dispatch over [`Mode`]; every path returns an exit status instead of exiting.
 
-mod bind;
+pub(crate) mod bind;
 mod config;
 mod once;
 mod query;

@@ -85,7 +85,10 @@ pub fn run(config: &QueryConfig, output: Output, out: &mut dyn Write) -> Result<
             let entries: Vec<QueryEntry> = answers
                 .iter()
                 .zip(&binds)
-                .map(|(a, b)| QueryEntry::new(&snapshot, a, &filter.holders).with_binds(b))
+                .map(|(a, b)| {
+                    QueryEntry::new(&snapshot, a, &filter.holders)
+                        .with_binds(b, snapshot.verdict_netns())
+                })
                 .collect();
             let asked = asked_only(&snapshot, filter);
             write_json(out, &asked, Some(&entries))?;

@@ -76,7 +76,8 @@ pub fn run(config: &StopConfig, output: Output, out: &mut dyn Write) -> Result<u
     }
     let sockets = unique(answers.iter().flat_map(|a| a.sockets.iter().copied()));
     if sockets.is_empty() {
-        return nothing_to_stop(&mut report, &answers).map_err(before_signals);
+        let binds = super::bind::reports(&mut collector, &snapshot, &answers, filter, None);
+        return nothing_to_stop(&mut report, &answers, &binds).map_err(before_signals);
     }
     let plan = stop::plan(&snapshot, &sockets, &filter.holders);
     if config.query.format == Format::Json {
@@ -164,9 +165,38 @@ fn refuse_wide(config: &StopConfig, plan: &Plan) -> Result<(), AppError> {
     )))
 }
 
-fn nothing_to_stop(report: &mut Report<'_>, answers: &[Answer<'_>]) -> Result<u8, AppError> {
+fn nothing_to_stop(
+    report: &mut Report<'_>,
+    answers: &[Answer<'_>],
+    binds: &[Vec<crate::bind::BindReport>],
+) -> Result<u8, AppError> {
+    use crate::bind::Outcome;
     let mut in_use = false;
-    for answer in answers {
+    let none = Vec::new();
+    for (index, answer) in answers.iter().enumerate() {
+        // Nothing listens, but a bind fails (a socket bound and not listening, TIME_WAIT, a
+        // kernel socket): the same "in use" as the query says, and nothing here to stop.
+        let blocked: Vec<&crate::bind::BindReport> = binds
+            .get(index)
+            .unwrap_or(&none)
+            .iter()
+            .filter(|b| b.outcome() == Outcome::InUse)
+            .collect();
+        if answer.verdict() == Verdict::Free && !blocked.is_empty() {
+            in_use = true;
+            let line = format!(
+                "{}: in use, but not by a listener: a bind fails with EADDRINUSE; nothing to stop",
+                answer.spec
+            );
+            report.line(Role::Plain, &line)?;
+            for bind in blocked {
+                for (blocker, existing) in bind.blockers() {
+                    let line = crate::present::bind::blocker_line(bind, blocker, existing);
+                    report.line(Role::Dim, &format!("  {line}"))?;
+                }
+            }
+            continue;
+        }
         let line = match answer.verdict() {
             Verdict::UsedByConnections => {
                 in_use = true;
@@ -200,7 +230,10 @@ fn nothing_to_stop(report: &mut Report<'_>, answers: &[Answer<'_>]) -> Result<u8
     }
     match in_use {
         true => {
-            report.finish("nothing_to_stop", Some("in use by connections".into()))?;
+            report.finish(
+                "nothing_to_stop",
+                Some("in use, but not by a listener".into()),
+            )?;
             Ok(exit::NOT_SIGNALLED)
         }
         false => {

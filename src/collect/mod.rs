@@ -394,11 +394,23 @@ impl Collector {
     /// holders, their socket options where root can read them, and the namespace's settings.
     #[cfg(target_os = "linux")]
     pub fn bind_context(&mut self, proto: Proto, port: u16) -> std::io::Result<BindContext> {
+        self.bind_context_in(None, proto, port)
+    }
+
+    /// [`Collector::bind_context`] in the namespace at `path` (None: the one the verdict is
+    /// about), for the live view's details of a socket in any namespace.
+    #[cfg(target_os = "linux")]
+    pub fn bind_context_in(
+        &mut self,
+        path: Option<std::path::PathBuf>,
+        proto: Proto,
+        port: u16,
+    ) -> std::io::Result<BindContext> {
         use crate::bind::Existing;
-        let path = match &self.scope {
+        let path = path.or_else(|| match &self.scope {
             NetnsScope::One(target) => Some(linux::netns::target_path(target)),
             _ => None,
-        };
+        });
         let rows = linux::bindinfo::port_rows(path.as_deref(), proto, port)?;
         self.owners.update(&rows.sockets);
         let request = Request {
@@ -435,9 +447,13 @@ impl Collector {
                         let fd = snapshot.fds.get(&(socket.inode, pid))?.first().copied()?;
                         linux::bindinfo::socket_options(pid, fd)
                     });
+                // A closed TCP connection still finishing (FIN_WAIT, CLOSING, LAST_ACK,
+                // TIME_WAIT) has no file and no process either, but it is an orphan of a
+                // process's socket, not one the kernel made.
+                let orphan = socket.proto == Proto::Tcp && socket.state.is_orphan();
                 let kernel = socket.owner.pids().is_empty()
                     && !matches!(socket.owner, Owner::Hidden(_))
-                    && socket.state != crate::model::SockState::TimeWait
+                    && !orphan
                     && (socket.inode == 0 || socket.uid == Some(0));
                 Existing {
                     reuseaddr: options.map(|o| o.0),

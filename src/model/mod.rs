@@ -169,6 +169,19 @@ pub enum SockState {
 }
 
 impl SockState {
+    /// A TCP state a socket can be in after its process closed it: the kernel finishes the
+    /// connection on its own (it no longer has a file, so no process holds it).
+    pub fn is_orphan(self) -> bool {
+        matches!(
+            self,
+            SockState::FinWait1
+                | SockState::FinWait2
+                | SockState::Closing
+                | SockState::LastAck
+                | SockState::TimeWait
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             SockState::Listen => "LISTEN",
@@ -554,6 +567,8 @@ pub struct Netns {
     pub paths: Vec<SafeText>,
     /// What it was found through (`process`, `thread`, `mount`, `fd`, `socket`).
     pub found_by: Vec<&'static str>,
+    /// portscope runs in it: "here" for the bind verdict.
+    pub current: bool,
 }
 
 /// Where a host port published by a forwarder (docker-proxy, dockerd, conmon, pasta…) leads.
@@ -732,17 +747,19 @@ impl Snapshot {
         self.namespaces.get(&socket.netns)
     }
 
-    /// The namespace a bind verdict is about: the only one looked at, or the host's (ours, since
-    /// every namespace is looked at by default only from the host's); 0 when only the current
-    /// one was read.
+    /// The namespace a bind verdict is about: the only one looked at, or, with every one looked
+    /// at, ours; 0 when only the current one was read.
     pub fn verdict_netns(&self) -> u64 {
         match self.namespaces.len() {
             0 => 0,
             1 => self.namespaces.keys().next().copied().unwrap_or(0),
+            // Every namespace: the one portscope runs in (where a bind is tried), which is
+            // the host's unless it runs inside another (`ip netns exec`, a container).
             _ => self
                 .namespaces
                 .values()
-                .find(|n| n.kind == NetnsKind::Host)
+                .find(|n| n.current)
+                .or_else(|| self.namespaces.values().find(|n| n.kind == NetnsKind::Host))
                 .map_or(0, |n| n.inode),
         }
     }

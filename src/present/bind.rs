@@ -115,9 +115,16 @@ pub fn blocker_line(report: &BindReport, blocker: &Blocker, existing: &Existing)
     let place = socket_words(socket);
     let holders = holder_words(&report.snapshot, socket);
     let ask = &report.ask;
-    let unless = match blocker.certainty {
-        Certainty::Blocks => "",
-        Certainty::Unless => " (unless it set SO_REUSEADDR/SO_REUSEPORT, which only root can read)",
+    // A socket with no file (TIME_WAIT, a closed connection still finishing) has options no
+    // one can read; the others' root reads through their holder.
+    let unless = match (blocker.certainty, socket.owner.pids().is_empty()) {
+        (Certainty::Blocks, _) => "",
+        (Certainty::Unless, true) => {
+            " (unless the socket it came from set SO_REUSEADDR; with no file left, its options cannot be read)"
+        }
+        (Certainty::Unless, false) => {
+            " (unless it set SO_REUSEADDR/SO_REUSEPORT; its options could not be read, which needs root)"
+        }
     };
     let dual = match blocker.dual_stack {
         true => " ([::] without IPV6_V6ONLY covers IPv4 as well)",
@@ -132,7 +139,7 @@ pub fn blocker_line(report: &BindReport, blocker: &Blocker, existing: &Existing)
         ),
         BlockerKind::Listener => format!("listening{holders}{dual}"),
         BlockerKind::BoundInactive => format!(
-            "bound but not listening{holders} (ss -tl does not show it): it blocks binds until it is closed, or SO_REUSEADDR is set on both sockets"
+            "bound but not listening{holders}; ss -tl does not show it: it blocks binds until it is closed, or SO_REUSEADDR is set on both sockets"
         ),
         BlockerKind::TimeWait => {
             let left = existing
@@ -147,6 +154,18 @@ pub fn blocker_line(report: &BindReport, blocker: &Blocker, existing: &Existing)
                     "TIME_WAIT{left}, left by a server that did not set SO_REUSEADDR: wait, or have both set it"
                 ),
             }
+        }
+        BlockerKind::Connection
+            if socket.state.is_orphan() && report.snapshot.holders(socket).next().is_none() =>
+        {
+            let left = existing
+                .expires_ms
+                .map(|ms| format!(" for {} s more", ms.div_ceil(1000)))
+                .unwrap_or_else(|| " until net.ipv4.tcp_fin_timeout".to_string());
+            format!(
+                "a closed connection the kernel is still finishing ({}{left}): set SO_REUSEADDR on your listener",
+                socket.state.as_str()
+            )
         }
         BlockerKind::Connection => {
             let range = report.setting.ephemeral.filter(|r| r.contains(ask.port));
@@ -200,13 +219,13 @@ fn holder_words(snapshot: &Snapshot, socket: &Socket) -> String {
     let names: Vec<String> = holders
         .iter()
         .take(3)
-        .map(|p| format!("{}, pid {}", p.name, p.pid))
+        .map(|p| format!("{} (pid {})", p.name, p.pid))
         .collect();
     let more = match holders.len() > 3 {
         true => format!(" and {}", count(holders.len() - 3, "other", "others")),
         false => String::new(),
     };
-    format!(" by {}{more}", names.join("; "))
+    format!(", held by {}{more}", names.join(", "))
 }
 
 /// A UDP socket whose holder cannot be seen, on a port kernel tunnels use, is probably the

@@ -55,7 +55,8 @@ struct JsonTableError<'a> {
 #[derive(Serialize)]
 pub struct QueryEntry {
     pub spec: String,
-    /// `held` (a listener), `connections` (no listener, but a bind would fail), `free`, or
+    /// `held` (a listener), `connections` (no listener, but connections use it as their local
+    /// port), `in_use` (no listener, but a bind fails with EADDRINUSE: see `bind`), `free`, or
     /// `unknown` (a table it needs could not be read).
     pub verdict: &'static str,
     /// The port is in use (`held` or `connections`).
@@ -278,11 +279,21 @@ impl QueryEntry {
 
 impl QueryEntry {
     /// The bind verdict's entries; a bind refused with EADDRINUSE makes the port in use.
-    pub fn with_binds(mut self, reports: &[BindReport]) -> Self {
+    /// The bind verdict, tried in the namespace `here` (0: the only one read): a bind that
+    /// fails with EADDRINUSE makes the port in use there.
+    pub fn with_binds(mut self, reports: &[BindReport], here: u64) -> Self {
         self.bind = reports.iter().map(JsonBind::of).collect();
-        if self.verdict == "free" && self.bind.iter().any(|b| b.outcome == "in_use") {
-            self.verdict = "in_use";
-            self.held = true;
+        if self.bind.iter().any(|b| b.outcome == "in_use") {
+            if self.verdict == "free" {
+                self.verdict = "in_use";
+                self.held = true;
+            }
+            let here = (here != 0).then_some(here);
+            for place in self.namespaces.iter_mut().filter(|p| p.netns == here) {
+                if place.verdict == "free" {
+                    place.verdict = "in_use";
+                }
+            }
         }
         self
     }

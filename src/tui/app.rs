@@ -32,6 +32,8 @@ pub enum Event {
     /// The collector thread died (a panic): the view ends and says why.
     CollectorFailed(String),
     Signal(i32),
+    /// What a new bind of the selected socket's port would meet (the details pane).
+    Bind(BindKey, Option<Box<crate::bind::BindReport>>),
     /// The holders of the selected listener, opened as pidfds, ready to be confirmed.
     StopPlanned(Box<Plan>),
     /// What the signals did, and the port to watch.
@@ -170,7 +172,15 @@ pub struct App {
     pub table_area: Option<(u16, u16)>,
     /// The details pane's wrapped lines, for (generation, socket, width, colour).
     pub details_cache: Option<(DetailsKey, Vec<ratatui::text::Line<'static>>)>,
+    /// The bind check last asked of the collector, and the snapshot it was asked for: asked
+    /// once per opened socket and changed snapshot, never per tick.
+    bind_asked: Option<(BindKey, u64)>,
+    /// Its answer (None inside: the check could not be made).
+    pub bind: Option<(BindKey, Option<Box<crate::bind::BindReport>>)>,
 }
+
+/// A bind check: (network namespace, protocol, port).
+pub type BindKey = (u64, Proto, u16);
 
 /// What the details pane's text depends on.
 pub type DetailsKey = (u64, SocketKey, u16, bool);
@@ -203,6 +213,8 @@ impl App {
             offset: 0,
             table_area: None,
             details_cache: None,
+            bind_asked: None,
+            bind: None,
         }
     }
 
@@ -233,6 +245,11 @@ impl App {
                 Effect::None
             }
             Event::Signal(signal) => Effect::Quit(128u8.saturating_add(signal as u8)),
+            Event::Bind(key, report) => {
+                self.bind = Some((key, report));
+                self.details_cache = None;
+                Effect::None
+            }
             Event::StopPlanned(plan) => {
                 self.show_stop_plan(*plan);
                 Effect::None
@@ -374,6 +391,32 @@ impl App {
 
     pub fn selected_socket(&self) -> Option<&Socket> {
         self.socket(self.selected_row()?)
+    }
+
+    /// A bind check the details pane needs and has not asked for yet: the key, and the path
+    /// of the socket's network namespace (None: the collector's own).
+    pub fn bind_wanted(&mut self) -> Option<(BindKey, Option<std::path::PathBuf>)> {
+        if !self.details {
+            return None;
+        }
+        let socket = self.selected_socket()?;
+        let key = (socket.netns, socket.proto, socket.port);
+        let path = self
+            .snapshot
+            .as_ref()
+            .filter(|s| s.namespaces.len() > 1)
+            .and_then(|s| s.namespaces.get(&socket.netns))
+            .and_then(|netns| match (netns.paths.first(), netns.pid) {
+                (Some(path), _) => Some(std::path::PathBuf::from(path.to_string())),
+                (None, Some(pid)) => Some(std::path::PathBuf::from(format!("/proc/{pid}/ns/net"))),
+                (None, None) => None,
+            });
+        let asked = (key, self.generation);
+        if self.bind_asked == Some(asked) {
+            return None;
+        }
+        self.bind_asked = Some(asked);
+        Some((key, path))
     }
 
     /// The selected socket's identity, for caches.

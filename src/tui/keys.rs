@@ -147,6 +147,6 @@ pub const HELP: &[(&str, &str)] = &[
         "stop the holders of the selected listener (asks first)",
     ),
     ("mouse", "wheel scrolls, click selects"),
-    ("Esc", "close the pane, the help or the filter"),
+    ("Esc", "close the pane, the help (? F1) or the filter"),
     ("q  Ctrl-C", "quit"),
 ];

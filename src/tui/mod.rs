@@ -49,6 +49,9 @@ pub fn run(filter: Filter, interval: Duration, theme: Theme) -> Result<u8, LiveE
                 return end;
             }
         }
+        if let Some((key, path)) = app.bind_wanted() {
+            let _ = requests.send(Request::Bind(key, path));
+        }
     }
 }
 

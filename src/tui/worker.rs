@@ -22,6 +22,8 @@ pub enum Request {
     Refresh,
     Reconfigure(Selection),
     Pause(bool),
+    /// What a new bind of this port would meet in that namespace (at that path; None: ours).
+    Bind(super::app::BindKey, Option<std::path::PathBuf>),
 }
 
 struct Worker {
@@ -119,6 +121,13 @@ impl Worker {
             Request::Pause(paused) => {
                 self.paused = paused;
                 !paused
+            }
+            Request::Bind(key, path) => {
+                let (_, proto, port) = key;
+                let report =
+                    crate::app::bind::wildcard_report(&mut self.collector, path, proto, port);
+                let _ = self.events.send(Event::Bind(key, report.map(Box::new)));
+                false
             }
         }
     }

@@ -7,6 +7,8 @@ Usage:
   bind_case.py listener ADDR PORT [reuseaddr] [reuseport] [v6only] [as=UID]
   bind_case.py bound ADDR PORT [reuseaddr]         TCP bound, never listening
   bind_case.py timewait PORT [reuseaddr]           a TIME_WAIT on 127.0.0.1:PORT, server side
+  bind_case.py finwait PORT                        the server closed its end, the client did
+                                                   not: an orphan in FIN_WAIT2 on PORT
   bind_case.py outgoing PORT                       a connection autobound to local port PORT
                                                    (sets this namespace's ip_local_port_range)
   bind_case.py udp ADDR PORT [reuseaddr]
@@ -97,6 +99,17 @@ def main(argv):
         time.sleep(0.1)
         client.close()
         server.close()
+        time.sleep(0.1)
+        ready(case, port, peer_port=peer[1])
+    elif case == "finwait":
+        port = int(argv[1])
+        server = make("tcp", "127.0.0.1", port, flags([]))
+        server.listen(1)
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, peer = server.accept()
+        conn.close()  # the server's end: FIN_WAIT1, then FIN_WAIT2 once the FIN is acked
+        server.close()
+        HELD.append(client)  # the client never closes: its end stays in CLOSE_WAIT
         time.sleep(0.1)
         ready(case, port, peer_port=peer[1])
     elif case == "outgoing":

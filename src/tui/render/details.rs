@@ -16,6 +16,8 @@ use crate::tui::app::App;
 
 /// At most this many holders are listed in full; the rest are counted.
 const HOLDERS_SHOWN: usize = 50;
+/// At most this many things in the way of a bind are listed.
+const BLOCKERS_SHOWN: usize = 8;
 /// The pane never holds more lines than this, however long the text.
 const MAX_LINES: usize = 2000;
 
@@ -58,6 +60,7 @@ fn build(app: &App, theme: Theme, width: usize) -> Vec<Line<'static>> {
     };
     let mut lines = facts(snapshot, socket, theme);
     holders(&mut lines, snapshot, socket, theme);
+    bind(&mut lines, app, socket, theme);
     connections(&mut lines, snapshot, socket, theme);
     let mut wrapped = Vec::new();
     for line in lines {
@@ -70,36 +73,83 @@ fn build(app: &App, theme: Theme, width: usize) -> Vec<Line<'static>> {
     wrapped
 }
 
-/// Splits a line into lines of at most `width` columns, keeping each span's style.
+/// Splits a line into lines of at most `width` columns, keeping each span's style: at a
+/// space where there is one, else (a long command line, a path) anywhere. A field line's
+/// continuations are indented under its value.
 fn wrap(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
+    let cells: Vec<(char, usize, ratatui::style::Style)> = line
+        .spans
+        .iter()
+        .flat_map(|span| {
+            span.content
+                .chars()
+                .map(move |c| (c, c.width().unwrap_or(0), span.style))
+        })
+        .collect();
+    let label = line.spans.len() > 1 && line.spans.first().is_some_and(|s| s.width() == LABEL);
+    let indent = if label && width > LABEL * 2 { LABEL } else { 0 };
     let mut out = Vec::new();
-    let mut current: Vec<Span<'static>> = Vec::new();
+    let mut current: Vec<(char, usize, ratatui::style::Style)> = Vec::new();
     let mut used = 0;
-    for span in line.spans {
-        let mut piece = String::new();
-        for c in span.content.chars() {
-            let w = c.width().unwrap_or(0);
-            if used + w > width && used > 0 {
-                if !piece.is_empty() {
-                    current.push(Span::styled(std::mem::take(&mut piece), span.style));
+    for cell in cells {
+        if used + cell.1 > width && used > indent {
+            // Break after the last space past the label, if any, and carry the rest over;
+            // when what is carried still does not leave room, break right here instead.
+            let cut = current
+                .iter()
+                .rposition(|c| c.0 == ' ')
+                .filter(|&i| i >= indent.max(1));
+            let mut carried = match cut {
+                Some(i) => {
+                    let rest = current.split_off(i + 1);
+                    current.pop();
+                    rest
                 }
-                out.push(Line::from(std::mem::take(&mut current)));
-                used = 0;
+                None => Vec::new(),
+            };
+            let carried_width: usize = carried.iter().map(|c| c.1).sum();
+            if indent + carried_width + cell.1 > width {
+                current.append(&mut carried);
             }
-            piece.push(c);
-            used += w;
+            out.push(spans_of(std::mem::take(&mut current)));
+            current.extend((0..indent).map(|_| (' ', 1, ratatui::style::Style::new())));
+            current.extend(carried);
+            used = current.iter().map(|c| c.1).sum();
         }
-        if !piece.is_empty() {
-            current.push(Span::styled(piece, span.style));
-        }
+        current.push(cell);
+        used += cell.1;
     }
-    out.push(Line::from(current));
+    out.push(spans_of(current));
     out
 }
 
+/// Cells back into spans, one per run of the same style.
+fn spans_of(cells: Vec<(char, usize, ratatui::style::Style)>) -> Line<'static> {
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut text = String::new();
+    let mut style = None;
+    for (c, _, s) in cells {
+        if style.is_some_and(|current| current != s) {
+            spans.push(Span::styled(
+                std::mem::take(&mut text),
+                style.unwrap_or_default(),
+            ));
+        }
+        style = Some(s);
+        text.push(c);
+    }
+    if !text.is_empty() {
+        spans.push(Span::styled(text, style.unwrap_or_default()));
+    }
+    Line::from(spans)
+}
+
+/// The width of a field's name column.
+const LABEL: usize = 10;
+
 fn field(name: &str, value: String, theme: Theme) -> Line<'static> {
     Line::from(vec![
-        Span::styled(format!("{name:<10}"), theme.role(Role::Dim)),
+        Span::styled(format!("{name:<LABEL$}"), theme.role(Role::Dim)),
         Span::raw(value),
     ])
 }
@@ -156,6 +206,62 @@ fn facts(snapshot: &Snapshot, socket: &Socket, theme: Theme) -> Vec<Line<'static
         ),
     ]);
     lines
+}
+
+/// What a new bind of this port would meet here: the same verdict and blockers as
+/// `portscope PORT`, checked when the pane opens and when the sockets change.
+fn bind(lines: &mut Vec<Line<'static>>, app: &App, socket: &Socket, theme: Theme) {
+    use crate::present::bind as words;
+    let key = (socket.netns, socket.proto, socket.port);
+    lines.push(Line::raw(""));
+    let report = match &app.bind {
+        Some((asked, Some(report))) if *asked == key => report,
+        Some((asked, None)) if *asked == key => {
+            lines.push(field("bind", "could not be checked".to_string(), theme));
+            return;
+        }
+        _ => {
+            lines.push(field(
+                "bind",
+                "checking what a new bind would meet…".to_string(),
+                theme,
+            ));
+            return;
+        }
+    };
+    let (line, role) = words::outcome_line(report);
+    lines.push(Line::from(vec![
+        Span::styled(format!("{:<10}", "bind"), theme.role(Role::Dim)),
+        Span::styled(line, theme.role(role)),
+    ]));
+    // Where listeners are in the way, they are the answer; the connections they accepted
+    // (which hold the port too) are only counted.
+    let all = report.blockers();
+    let is_listener = |b: &(&crate::bind::Blocker, &crate::bind::Existing)| {
+        b.0.kind == crate::bind::BlockerKind::Listener
+    };
+    let shown: Vec<_> = match all.iter().any(is_listener) {
+        true => all.iter().filter(|b| is_listener(b)).collect(),
+        false => all.iter().collect(),
+    };
+    for (blocker, existing) in shown.iter().take(BLOCKERS_SHOWN) {
+        let line = words::blocker_line(report, blocker, existing);
+        lines.push(field("", line, theme));
+    }
+    let more = all.len() - shown.len().min(BLOCKERS_SHOWN);
+    if more > 0 {
+        let what = match shown.len() < all.len() {
+            true => "other sockets on the port (connections, TIME_WAIT)",
+            false => "more",
+        };
+        lines.push(field("", format!("… and {more} {what}"), theme));
+    }
+    if let Some(line) = words::disagreement(report) {
+        lines.push(Line::styled(
+            format!("{:10}{line}", ""),
+            theme.role(Role::Warn),
+        ));
+    }
 }
 
 fn holders(lines: &mut Vec<Line<'static>>, snapshot: &Snapshot, socket: &Socket, theme: Theme) {
@@ -271,5 +377,39 @@ mod tests {
         let texts: Vec<String> = wrapped.iter().map(|l| l.to_string()).collect();
         assert_eq!(texts, ["abcd", "efgh", "ij"]);
         assert_eq!(wrap(Line::raw(""), 4).len(), 1);
+    }
+
+    fn text(lines: &[Line<'static>]) -> Vec<String> {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn field_lines_wrap_at_spaces_under_their_value() {
+        let line = Line::from(vec![
+            Span::raw(format!("{:<LABEL$}", "command")),
+            Span::raw("nginx: master process nginx -c /etc/nginx/nginx.conf"),
+        ]);
+        assert_eq!(
+            text(&wrap(line, 32)),
+            [
+                "command   nginx: master process",
+                "          nginx -c",
+                "          /etc/nginx/nginx.conf",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_word_longer_than_the_line_is_cut_anywhere() {
+        let line = Line::from(vec![
+            Span::raw(format!("{:<LABEL$}", "cwd")),
+            Span::raw("/a/very/long/path/without/any/spaces"),
+        ]);
+        let lines = text(&wrap(line, 30));
+        assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:?}");
+        assert_eq!(
+            lines.concat().replace(' ', ""),
+            "cwd/a/very/long/path/without/any/spaces"
+        );
     }
 }

@@ -163,9 +163,13 @@ impl SocketSource for NetnsTables {
             None => discovery,
         };
         let mut read = dump_all(&discovery, selection);
-        self.ephemeral = read
-            .ranges
-            .get(&discovery.host.unwrap_or(discovery.own))
+        let only = match discovery.found.len() {
+            1 => discovery.found.keys().next().copied(),
+            _ => None,
+        };
+        self.ephemeral = only
+            .and_then(|inode| read.ranges.get(&inode))
+            .or_else(|| read.ranges.get(&discovery.host.unwrap_or(discovery.own)))
             .or_else(|| read.ranges.get(&discovery.own))
             .copied()
             .flatten();
@@ -510,7 +514,9 @@ fn dump_all(discovery: &Discovery, selection: Selection) -> Dumped {
                 .iter()
                 .map(|&(&inode, found)| {
                     let own = inode == discovery.own;
-                    let range = own || Some(inode) == discovery.host;
+                    // The range the snapshot shows: the one namespace looked at (`--netns
+                    // NAME`), else the host's and ours.
+                    let range = own || Some(inode) == discovery.host || discovery.found.len() == 1;
                     scope.spawn(move || dump_in(inode, &found.fd, own, range, selection))
                 })
                 .collect();

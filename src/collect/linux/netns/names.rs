@@ -34,6 +34,7 @@ fn name_one(found: &Found, discovery: &Discovery, containers: &ContainerIndex) -
             .map(|p| SafeText::from_path(p))
             .collect(),
         found_by: found.sources.iter().map(|s| source_name(*s)).collect(),
+        current: found.inode == discovery.own,
     };
     if Some(found.inode) == discovery.host {
         netns.kind = NetnsKind::Host;

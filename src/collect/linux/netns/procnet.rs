@@ -66,6 +66,7 @@ fn anonymous(netns: u64, pid: u32) -> Netns {
         pid: Some(pid),
         paths: Vec::new(),
         found_by: vec!["process"],
+        current: false,
     }
 }
 

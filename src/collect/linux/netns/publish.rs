@@ -10,7 +10,7 @@ use super::super::containers::{ContainerIndex, ContainerInfo};
 use super::super::forwarders::stop::{ContainerTarget, stop_container};
 use super::super::forwarders::{self, Forwarder, ForwarderKind, NetnsHint};
 use super::discover;
-use crate::model::{Process, Publication, Reach, Snapshot, Socket};
+use crate::model::{NetnsKind, Process, Publication, Reach, Snapshot, Socket};
 
 /// Every listener of the snapshot held by a forwarder, with where it leads.
 pub fn publications(
@@ -88,12 +88,15 @@ impl Context<'_> {
             Some(ns) => self.inside(socket, ns, ip, port),
             None => (Vec::new(), Reach::Unknown),
         };
+        // A container's name, from its runtime's state or the forwarder's own arguments; never
+        // the name of a namespace that is not a container (the text names that one itself).
         let label = container
             .map(ContainerInfo::label)
             .or_else(|| fw.container_name.clone())
             .or_else(|| {
                 target_netns
                     .and_then(|ns| self.snapshot.namespaces.get(&ns))
+                    .filter(|n| matches!(n.kind, NetnsKind::Container | NetnsKind::Pod))
                     .map(|n| n.name.clone())
             });
         Publication {
