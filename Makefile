@@ -58,11 +58,11 @@ fmt:
 	$(CARGO) fmt
 
 # Side-by-side benchmarks in the project's own namespace fixtures (root), written to
-# BENCHMARKS.md. SIZES=small,medium,large,huge RUNS=20 by default. The netstat2 row is timed
+# BENCHMARKS.md. SIZES=small,medium,large,huge,namespaces RUNS=20 by default. The netstat2 row is timed
 # with examples/netstat2_table.rs (netstat2 is a dev-dependency on Linux).
 bench: build bench-deps
 	$(CARGO) build --release --example netstat2_table
-	python3 bench/run.py --sizes "$${SIZES:-small,medium,large,huge}" --runs "$${RUNS:-20}"
+	python3 bench/run.py --sizes "$${SIZES:-small,medium,large,huge,namespaces}" --runs "$${RUNS:-20}"
 
 bench-deps:
 	@scripts/ensure-tools.sh hyperfine ss netstat lsof fuser tmux prlimit python3 ip

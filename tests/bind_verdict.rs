@@ -183,7 +183,10 @@ fn time_wait_blocks_until_both_sides_set_reuseaddr() {
         "TIME_WAIT lasts about 60 s: {left}"
     );
     let text = words(&ns, 7010, &[]);
-    assert!(text.contains("set SO_REUSEADDR on your listener"), "{text}");
+    assert!(
+        text.contains("left by a server that closed first: set SO_REUSEADDR on your listener"),
+        "{text}"
+    );
     let (bind, _) = verdict(&ns, 7010, &["--bind", "127.0.0.1", "--reuseaddr"]);
     agree(
         &bind,

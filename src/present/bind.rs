@@ -146,12 +146,21 @@ pub fn blocker_line(report: &BindReport, blocker: &Blocker, existing: &Existing)
                 .expires_ms
                 .map(|ms| format!(" for {} s more", ms.div_ceil(1000)))
                 .unwrap_or_default();
+            // A peer on an ephemeral port was a client: this end was its server. Otherwise
+            // (a client that bound this port itself) say only which side closed.
+            let from_client = socket.remote.is_some_and(|(_, port)| {
+                report.setting.ephemeral.is_some_and(|r| r.contains(port))
+            });
+            let who = match from_client {
+                true => "a server that closed first",
+                false => "a connection this side closed first",
+            };
             match ask.reuseaddr {
-                false => format!(
-                    "TIME_WAIT{left}, left by a server that closed first: set SO_REUSEADDR on your listener"
-                ),
+                false => {
+                    format!("TIME_WAIT{left}, left by {who}: set SO_REUSEADDR on your listener")
+                }
                 true => format!(
-                    "TIME_WAIT{left}, left by a server that did not set SO_REUSEADDR: wait, or have both set it"
+                    "TIME_WAIT{left}, left by {who}, without SO_REUSEADDR: wait, or have both sockets set it"
                 ),
             }
         }
