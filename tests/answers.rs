@@ -115,7 +115,10 @@ fn a_port_used_only_by_a_connection_is_in_use_for_query_and_kill() {
     assert!(answer.contains("fails with EADDRINUSE (tried)"), "{answer}");
     assert!(answer.contains("ESTABLISHED"), "{answer}");
     assert!(
-        answer.contains(&format!("a connection, held by psConn (pid {})", holder.pid)),
+        answer.contains(&format!(
+            "a connection, held by psConn (pid {})",
+            holder.pid
+        )),
         "{answer}"
     );
     let doc = run_json(&[&port, "--json"]);
