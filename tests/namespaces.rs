@@ -523,3 +523,42 @@ fn a_podman_container_is_named_and_its_port_seen_through() {
     let said = text(&output);
     assert!(said.contains("podman stop"), "{said}");
 }
+
+/// Inside a namespace that is not the host's, looking at it alone (the default there), its
+/// sockets are labelled with its own name in every output, never as the host's.
+#[test]
+fn the_current_namespace_is_named_not_called_host() {
+    if !require_root("the_current_namespace_is_named_not_called_host") {
+        return;
+    }
+    let ns = Netns::new("cur");
+    let _holder = Holder::spawn_with(&ns.prefix(), &["--addr", "0.0.0.0", "tcp4"], None);
+    let run = |args: &[&str]| {
+        let output = Command::new("ip")
+            .args(["netns", "exec", &ns.name, BIN])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run portscope inside the namespace");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let metrics = run(&["--once", "--format", "prometheus", "--prometheus-all"]);
+    assert!(
+        metrics.contains(&format!("netns=\"{}\"", ns.name)) && !metrics.contains("netns=\"host\""),
+        "{metrics}"
+    );
+    let doc: Value = serde_json::from_str(&run(&["--once", "--json"])).expect("JSON");
+    let names: Vec<&str> = doc["namespaces"]
+        .as_array()
+        .expect("namespaces")
+        .iter()
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert_eq!(names, [ns.name.as_str()], "{doc}");
+    assert_eq!(
+        doc["namespaces"][0]["sockets"],
+        socket_list(&doc).len(),
+        "{doc}"
+    );
+}

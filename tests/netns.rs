@@ -92,10 +92,17 @@ fn a_fresh_namespace_lists_exactly_its_well_known_holders() {
     let text = String::from_utf8(output.stdout).expect("UTF-8 answer");
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert_eq!(pids_in_answer(&text), shared.pids, "{text}");
+    // Run inside the namespace, the answer says which one it is about (not the host's).
+    let mut lines = text.lines();
+    let head = lines.next().unwrap_or_default();
     assert!(
-        text.starts_with(
-            "Port 80: in use (1 socket, 2 processes)\n  tcp LISTEN 0.0.0.0:80  all interfaces  service http\n"
-        ),
+        head.starts_with("Port 80 in netns psT")
+            && head.ends_with(": in use (1 socket, 2 processes)"),
+        "{text}"
+    );
+    assert_eq!(
+        lines.next(),
+        Some("  tcp LISTEN 0.0.0.0:80  all interfaces  service http"),
         "{text}"
     );
     let doc = run_json_with(&prefix, &["80", "--json"], 0);

@@ -26,7 +26,8 @@ struct Document<'a> {
     ephemeral_range: Option<PortRange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     query: Option<&'a [QueryEntry]>,
-    /// The network namespaces looked at (one entry, the current one, unless several were).
+    /// The network namespaces looked at: none when only the host's own was read, the one
+    /// portscope runs in when only that one (not the host's) was read.
     namespaces: Vec<JsonNetnsFull<'a>>,
     sockets: Sockets<'a>,
     unreadable_tables: Vec<JsonTableError<'a>>,
@@ -326,7 +327,7 @@ pub struct JsonSocket<'a> {
     exposure: Exposure,
     v6only: Option<bool>,
     inode: u64,
-    /// The namespace it is in (null when only the current one was read).
+    /// The namespace it is in (null when only the host's own namespace was read).
     netns: Option<JsonNetns<'a>>,
     /// Where it leads, when a forwarder (docker-proxy, …) holds it for a container.
     published: Option<JsonPublication<'a>>,
@@ -433,19 +434,17 @@ pub fn write_json(
         taken_at: rfc3339_at(snapshot.taken_at),
         ephemeral_range: snapshot.ephemeral,
         query,
+        // Keyed as the sockets refer to it (0 for the one namespace read when it is not the
+        // host's: `--netns current` inside another).
         namespaces: snapshot
             .namespaces
-            .values()
-            .map(|n| JsonNetnsFull {
+            .iter()
+            .map(|(&key, n)| JsonNetnsFull {
                 netns: netns(n),
                 pid: n.pid,
                 paths: &n.paths,
                 found_by: &n.found_by,
-                sockets: snapshot
-                    .sockets
-                    .iter()
-                    .filter(|s| s.netns == n.inode)
-                    .count(),
+                sockets: snapshot.sockets.iter().filter(|s| s.netns == key).count(),
             })
             .collect(),
         sockets: Sockets(snapshot),
