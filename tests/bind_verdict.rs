@@ -175,6 +175,17 @@ fn time_wait_blocks_until_both_sides_set_reuseaddr() {
     assert_eq!(code, 0);
     agree(&bind, &try_bind(&ns, &["tcp", "::", "7010"]));
     assert_eq!(blocker_kinds(&bind), ["time_wait"]);
+    // The JSON keeps what would help apart from the sentence about the socket.
+    assert_eq!(
+        bind["blockers"][0]["remedy"], "set SO_REUSEADDR on your listener",
+        "{bind}"
+    );
+    assert!(
+        bind["blockers"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("tcp TIME_WAIT 127.0.0.1:7010")),
+        "{bind}"
+    );
     let left = bind["blockers"][0]["seconds_left"]
         .as_u64()
         .expect("seconds left");
@@ -264,7 +275,7 @@ fn a_kernel_socket_blocks_with_no_process() {
     let text = words(&ns, 4789, &["--udp", "--bind"]);
     assert!(text.contains("VXLAN"), "{text}");
     // Where every process can be read (pid 1 cannot be on some VMs), it is the kernel's.
-    let hidden = bind["blockers"][0]["remedy"]
+    let hidden = bind["blockers"][0]["message"]
         .as_str()
         .is_some_and(|r| r.contains("owner hidden"));
     match hidden {

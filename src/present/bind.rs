@@ -111,6 +111,20 @@ pub fn disagreement(report: &BindReport) -> Option<String> {
 
 /// One line for a socket that stands in the way, with what would help.
 pub fn blocker_line(report: &BindReport, blocker: &Blocker, existing: &Existing) -> String {
+    let (what, remedy) = blocker_parts(report, blocker, existing);
+    match remedy {
+        Some(remedy) => format!("{what}: {remedy}"),
+        None => what,
+    }
+}
+
+/// A blocker in words, apart: the socket and why it is in the way, and what would help (the
+/// JSON's `message` and `remedy`), when something would.
+pub fn blocker_parts(
+    report: &BindReport,
+    blocker: &Blocker,
+    existing: &Existing,
+) -> (String, Option<String>) {
     let socket = &existing.socket;
     let place = socket_words(socket);
     let holders = holder_words(&report.snapshot, socket);
@@ -130,16 +144,21 @@ pub fn blocker_line(report: &BindReport, blocker: &Blocker, existing: &Existing)
         true => " ([::] without IPV6_V6ONLY covers IPv4 as well)",
         false => "",
     };
-    let body = match blocker.kind {
-        BlockerKind::Listener if blocker.other_uid => format!(
-            "listening{holders}: both set SO_REUSEPORT, but it belongs to uid {}, and a SO_REUSEPORT group is one user's",
-            socket
-                .uid
-                .map_or_else(|| "?".to_string(), |u| u.to_string())
+    let owned = |s: &str| Some(s.to_string());
+    let (body, remedy): (String, Option<String>) = match blocker.kind {
+        BlockerKind::Listener if blocker.other_uid => (
+            format!(
+                "listening{holders}: both set SO_REUSEPORT, but it belongs to uid {}, and a SO_REUSEPORT group is one user's",
+                socket
+                    .uid
+                    .map_or_else(|| "?".to_string(), |u| u.to_string())
+            ),
+            None,
         ),
-        BlockerKind::Listener => format!("listening{holders}{dual}"),
-        BlockerKind::BoundInactive => format!(
-            "bound but not listening{holders}; ss -tl does not show it: it blocks binds until it is closed, or SO_REUSEADDR is set on both sockets"
+        BlockerKind::Listener => (format!("listening{holders}{dual}"), None),
+        BlockerKind::BoundInactive => (
+            format!("bound but not listening{holders}; ss -tl does not show it"),
+            owned("it blocks binds until it is closed, or SO_REUSEADDR is set on both sockets"),
         ),
         BlockerKind::TimeWait => {
             let left = existing
@@ -156,11 +175,13 @@ pub fn blocker_line(report: &BindReport, blocker: &Blocker, existing: &Existing)
                 false => "a connection this side closed first",
             };
             match ask.reuseaddr {
-                false => {
-                    format!("TIME_WAIT{left}, left by {who}: set SO_REUSEADDR on your listener")
-                }
-                true => format!(
-                    "TIME_WAIT{left}, left by {who}, without SO_REUSEADDR: wait, or have both sockets set it"
+                false => (
+                    format!("TIME_WAIT{left}, left by {who}"),
+                    owned("set SO_REUSEADDR on your listener"),
+                ),
+                true => (
+                    format!("TIME_WAIT{left}, left by {who}, without SO_REUSEADDR"),
+                    owned("wait, or have both sockets set it"),
                 ),
             }
         }
@@ -171,33 +192,54 @@ pub fn blocker_line(report: &BindReport, blocker: &Blocker, existing: &Existing)
                 .expires_ms
                 .map(|ms| format!(" for {} s more", ms.div_ceil(1000)))
                 .unwrap_or_else(|| " until net.ipv4.tcp_fin_timeout".to_string());
-            format!(
-                "a closed connection the kernel is still finishing ({}{left}): set SO_REUSEADDR on your listener",
-                socket.state.as_str()
+            (
+                format!(
+                    "a closed connection the kernel is still finishing ({}{left})",
+                    socket.state.as_str()
+                ),
+                owned("set SO_REUSEADDR on your listener"),
             )
         }
         BlockerKind::Connection => {
             let range = report.setting.ephemeral.filter(|r| r.contains(ask.port));
             match range {
-                Some(range) => format!(
-                    "a connection{holders} was given {} as its local port: {} is inside this OS's ephemeral range {range}; add it to net.ipv4.ip_local_reserved_ports, or move the service out of the range",
-                    ask.port, ask.port
+                Some(range) => (
+                    format!(
+                        "a connection{holders} was given {} as its local port: {} is inside this OS's ephemeral range {range}",
+                        ask.port, ask.port
+                    ),
+                    owned(
+                        "add it to net.ipv4.ip_local_reserved_ports, or move the service out of the range",
+                    ),
                 ),
-                None => format!(
-                    "a connection{holders} still uses it as its local port: once it closes the port is free; SO_REUSEADDR on both sockets lets a server bind beside it"
+                None => (
+                    format!("a connection{holders} still uses it as its local port"),
+                    owned(
+                        "once it closes the port is free; SO_REUSEADDR on both sockets lets a server bind beside it",
+                    ),
                 ),
             }
         }
-        BlockerKind::Udp => format!(
-            "bound{holders}{dual}{}: SO_REUSEADDR on both sockets would share it",
-            tunnel_hint(socket)
+        BlockerKind::Udp => (
+            format!("bound{holders}{dual}{}", tunnel_hint(socket)),
+            owned("SO_REUSEADDR on both sockets would share it"),
         ),
-        BlockerKind::Kernel => format!(
-            "held by the kernel, not by a process{}",
-            kernel_hint(socket.proto, socket.port)
+        BlockerKind::Kernel => (
+            format!(
+                "held by the kernel, not by a process{}",
+                kernel_hint(socket.proto, socket.port)
+            ),
+            None,
         ),
     };
-    format!("{place}: {body}{unless}")
+    // The "unless" is about the socket, so it stays with it when there is no remedy to follow.
+    match remedy {
+        Some(remedy) => (
+            format!("{place}: {body}"),
+            Some(format!("{remedy}{unless}")),
+        ),
+        None => (format!("{place}: {body}{unless}"), None),
+    }
 }
 
 /// `TIME_WAIT 127.0.0.1:3000 ↔ 127.0.0.1:51822`, `tcp 0.0.0.0:3000`.

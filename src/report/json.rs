@@ -125,8 +125,10 @@ pub struct JsonBlocker {
     pub uid: Option<u32>,
     /// Seconds left on its timer (TIME_WAIT).
     pub seconds_left: Option<u32>,
-    /// What would help, in words.
-    pub remedy: String,
+    /// The blocker in words: the socket, why it is in the way, and what would help.
+    pub message: String,
+    /// What would help, in words (null when nothing but stopping it would).
+    pub remedy: Option<String>,
 }
 
 impl JsonBind {
@@ -191,7 +193,8 @@ impl JsonBind {
                         pids: s.owner.pids().to_vec(),
                         uid: s.uid,
                         seconds_left: existing.expires_ms.map(|ms| ms.div_ceil(1000)),
-                        remedy: crate::present::bind::blocker_line(report, blocker, existing),
+                        message: crate::present::bind::blocker_line(report, blocker, existing),
+                        remedy: crate::present::bind::blocker_parts(report, blocker, existing).1,
                     }
                 })
                 .collect(),
