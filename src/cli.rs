@@ -177,7 +177,7 @@ pub struct Cli {
     /// IPv6), TCP unless --udp. portscope explains what would block it and tries it for real
     /// (bind, and listen for TCP, closed at once). A port query without --bind asks this of
     /// every port nothing listens on.
-    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "", help_heading = BIND, conflicts_with = "kill")]
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "", help_heading = BIND, conflicts_with = "kill", requires = "ports")]
     pub bind: Option<String>,
 
     /// With --bind: bind as this user (name or uid; needs root).

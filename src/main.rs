@@ -80,9 +80,17 @@ fn one_line(error: &clap::Error) -> String {
     if error.kind() == ErrorKind::MissingRequiredArgument
         && let Some(ContextValue::Strings(missing)) = error.get(ContextKind::InvalidArg)
     {
+        let missing = missing.join(", ");
+        // An example of the option that is missing, not of another one.
+        let example = if missing.contains("--bind") {
+            "portscope 3000 --bind --as nobody"
+        } else if missing.contains("--kill") {
+            "portscope 3000 --kill --yes"
+        } else {
+            "portscope 3000 --bind 127.0.0.1"
+        };
         return sanitize::sanitize_str(&format!(
-            "an option given works only with {}: add it, e.g. portscope 3000 --kill --yes (see portscope --help)",
-            missing.join(", ")
+            "an option given works only with {missing}: add it, e.g. {example} (see portscope --help)"
         ))
         .into_owned();
     }

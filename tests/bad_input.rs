@@ -130,6 +130,18 @@ fn fleet_options_refuse_what_they_cannot_do() {
     }
 }
 
+/// The bind options need a port, and their hint shows them, not another option.
+#[test]
+fn bind_options_without_their_port_or_bind_are_refused() {
+    // It used to print the --once table, exit 0, as if --bind had not been given.
+    let line = check(&["--bind", "1.2.3.4"], "<PORT>");
+    assert!(line.contains("portscope 3000 --bind"), "{line}");
+    let line = check(&["3000", "--as", "nobody"], "--bind");
+    assert!(line.contains("e.g. portscope 3000 --bind"), "{line}");
+    let line = check(&["3000", "--yes"], "--kill");
+    assert!(line.contains("e.g. portscope 3000 --kill"), "{line}");
+}
+
 #[test]
 fn a_reversed_range_says_how_to_fix_it() {
     let line = check(&["3010-3000"], "'3010-3000'");

@@ -145,25 +145,7 @@ pub(super) const PROTOS: [Proto; 2] = [Proto::Tcp, Proto::Udp];
 
 impl SocketSource for DiagTables {
     fn read(&mut self, selection: Selection) -> TableRead {
-        let mut read = TableRead::default();
-        let mut dumper = diag::Dumper::new();
-        for family in FAMILIES.into_iter().filter(|f| selection.has_family(*f)) {
-            for proto in PROTOS.into_iter().filter(|p| selection.has_proto(*p)) {
-                let request = diag::Request::new(family, proto, !selection.all_states);
-                match dumper.dump(request) {
-                    Ok(dump) => {
-                        if !dump.consistent {
-                            read.warnings.push(format!(
-                                "the {} table kept changing while it was read; some sockets may be missing or shown twice",
-                                request.name()
-                            ));
-                        }
-                        read.sockets.extend(dump.sockets);
-                    }
-                    Err(error) => read.errors.push(table_error(request, &error)),
-                }
-            }
-        }
+        let mut read = read_tables(&mut diag::Dumper::new(), selection, 0);
         // Sockets of "the current namespace only" keep netns 0; its entry says which it is.
         if let Some(here) = &self.here {
             read.namespaces.insert(0, here.clone());
@@ -172,21 +154,79 @@ impl SocketSource for DiagTables {
     }
 
     fn established(&mut self, selection: Selection) -> Result<Vec<Socket>, TableError> {
-        let mut rows = Vec::new();
-        let mut dumper = diag::Dumper::new();
-        for family in FAMILIES.into_iter().filter(|f| selection.has_family(*f)) {
-            let request = diag::Request::established(family);
-            let dump = dumper.dump(request).map_err(|e| table_error(request, &e))?;
-            rows.extend(dump.sockets);
-        }
-        Ok(rows)
+        established_rows(&mut diag::Dumper::new(), selection, 0)
     }
 
     /// `/proc/sys/net/ipv4/ip_local_port_range` of this network namespace.
     fn ephemeral_range(&self) -> Option<PortRange> {
-        let text = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
-        PortRange::parse_pair(&text)
+        own_ephemeral_range()
     }
+}
+
+/// `/proc/sys/net/ipv4/ip_local_port_range` of the calling thread's network namespace.
+pub(super) fn own_ephemeral_range() -> Option<PortRange> {
+    let text = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    PortRange::parse_pair(&text)
+}
+
+/// Every selected table of the calling thread's network namespace, its sockets tagged with
+/// `netns` (0: "the current one", when no other is looked at).
+pub(super) fn read_tables(
+    dumper: &mut diag::Dumper,
+    selection: Selection,
+    netns: u64,
+) -> TableRead {
+    let of = match netns {
+        0 => String::new(),
+        inode => format!(" of net:[{inode}]"),
+    };
+    let mut read = TableRead::default();
+    for family in FAMILIES.into_iter().filter(|f| selection.has_family(*f)) {
+        for proto in PROTOS.into_iter().filter(|p| selection.has_proto(*p)) {
+            let request = diag::Request::new(family, proto, !selection.all_states);
+            match dumper.dump(request) {
+                Ok(dump) => {
+                    if !dump.consistent {
+                        read.warnings.push(format!(
+                            "the {} table{of} kept changing while it was read; some sockets may be missing or shown twice",
+                            request.name()
+                        ));
+                    }
+                    read.sockets.extend(dump.sockets.into_iter().map(|mut s| {
+                        s.netns = netns;
+                        s
+                    }));
+                }
+                Err(error) => read.errors.push(TableError {
+                    netns,
+                    ..table_error(request, &error)
+                }),
+            }
+        }
+    }
+    read
+}
+
+/// The established TCP connections of the calling thread's network namespace, tagged with
+/// `netns` as [`read_tables`] does.
+pub(super) fn established_rows(
+    dumper: &mut diag::Dumper,
+    selection: Selection,
+    netns: u64,
+) -> Result<Vec<Socket>, TableError> {
+    let mut rows = Vec::new();
+    for family in FAMILIES.into_iter().filter(|f| selection.has_family(*f)) {
+        let request = diag::Request::established(family);
+        let dump = dumper.dump(request).map_err(|e| TableError {
+            netns,
+            ..table_error(request, &e)
+        })?;
+        rows.extend(dump.sockets.into_iter().map(|mut s| {
+            s.netns = netns;
+            s
+        }));
+    }
+    Ok(rows)
 }
 
 /// One line naming the table and what the kernel said.

@@ -25,7 +25,7 @@ use rustix::fd::{AsFd, OwnedFd};
 
 use super::containers::ContainerIndex;
 use super::diag;
-use super::{FAMILIES, PROTOS, table_error};
+use super::{FAMILIES, PROTOS};
 use crate::collect::{Hints, SocketSource, TableRead};
 use crate::model::{
     Family, NetnsScope, NetnsTarget, PortRange, Proto, Selection, Snapshot, Socket, TableError,
@@ -576,35 +576,8 @@ fn dump_in(
     if !own {
         sys::enter(ns.as_fd())?;
     }
-    let mut read = TableRead::default();
-    let mut dumper = diag::Dumper::new();
-    for family in FAMILIES.into_iter().filter(|f| selection.has_family(*f)) {
-        for proto in PROTOS.into_iter().filter(|p| selection.has_proto(*p)) {
-            let request = diag::Request::new(family, proto, !selection.all_states);
-            match dumper.dump(request) {
-                Ok(dump) => {
-                    if !dump.consistent {
-                        read.warnings.push(format!(
-                            "the {} table of net:[{inode}] kept changing while it was read",
-                            request.name()
-                        ));
-                    }
-                    read.sockets.extend(dump.sockets.into_iter().map(|mut s| {
-                        s.netns = inode;
-                        s
-                    }));
-                }
-                Err(error) => read.errors.push(TableError {
-                    netns: inode,
-                    ..table_error(request, &error)
-                }),
-            }
-        }
-    }
-    let range = want_range
-        .then(|| fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok())
-        .flatten()
-        .and_then(|text| PortRange::parse_pair(&text));
+    let read = super::read_tables(&mut diag::Dumper::new(), selection, inode);
+    let range = want_range.then(super::own_ephemeral_range).flatten();
     Ok(NsDump { inode, read, range })
 }
 
@@ -621,17 +594,7 @@ fn established_in(
                 if !own && sys::enter(ns.as_fd()).is_err() {
                     return Ok(Vec::new());
                 }
-                let mut rows = Vec::new();
-                let mut dumper = diag::Dumper::new();
-                for family in FAMILIES.into_iter().filter(|f| selection.has_family(*f)) {
-                    let request = diag::Request::established(family);
-                    let dump = dumper.dump(request).map_err(|e| table_error(request, &e))?;
-                    rows.extend(dump.sockets.into_iter().map(|mut s| {
-                        s.netns = inode;
-                        s
-                    }));
-                }
-                Ok(rows)
+                super::established_rows(&mut diag::Dumper::new(), selection, inode)
             })
             .join()
             .unwrap_or_else(|_| Ok(Vec::new()))
