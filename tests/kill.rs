@@ -353,15 +353,18 @@ impl Tty {
 
     fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
+        let mut previous = String::new();
         loop {
             let screen = self.screen();
-            if ready(&screen) {
+            // Two equal captures in a row: tmux can be read while a frame is half drawn.
+            if ready(&screen) && screen == previous {
                 return screen;
             }
             assert!(
                 start.elapsed() < DEADLINE,
                 "timed out waiting for {what}; screen:\n{screen}"
             );
+            previous = screen;
             thread::sleep(POLL);
         }
     }

@@ -96,18 +96,21 @@ impl Session {
         self.tmux(&["send-keys", "-t", "ps", key]);
     }
 
-    /// Polls the screen until `ready` holds; the last screen on timeout.
+    /// Polls the screen until `ready` holds on a settled screen; the last screen on timeout.
     fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
+        let mut previous = String::new();
         loop {
             let screen = self.capture();
-            if ready(&screen) {
+            // Two equal captures in a row: tmux can be read while a frame is half drawn.
+            if ready(&screen) && screen == previous {
                 return screen;
             }
             assert!(
                 start.elapsed() < DEADLINE,
                 "timed out waiting for {what}; screen:\n{screen}"
             );
+            previous = screen;
             thread::sleep(POLL);
         }
     }
