@@ -118,8 +118,16 @@ fn differences(
         let (from_bpf, from_proc) = (b.get(&inode), p.get(&inode));
         let line = format!("namespace {inode}:\n  bpf:  {from_bpf:?}\n  proc: {from_proc:?}");
         let mine = our_namespaces.contains(&inode);
+        // A process of the rest of the host held it for a moment: the portscope of a test
+        // running beside this one keeps a namespace fd open while it reads that namespace.
+        let visitor = [from_bpf, from_proc]
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n["pid"].as_u64())
+            .any(|pid| u32::try_from(pid).is_ok_and(|pid| !ours.contains(&pid)));
         match (from_bpf, from_proc) {
             (Some(x), Some(y)) if x == y => {}
+            (Some(_), Some(_)) if mine && visitor => host.push(line),
             _ if mine => fixture.push(line),
             (Some(_), Some(_)) => host.push(line),
             _ => {}

@@ -267,16 +267,6 @@ impl Writer {
         self.next_id - 1
     }
 
-    /// Adds `count` types that nothing refers to, so that the next type gets a chosen id.
-    pub fn pad(&mut self, count: u32) {
-        let placeholder = [0, PTR << 24, 0].map(u32::to_ne_bytes).concat();
-        self.types.reserve(placeholder.len() * count as usize);
-        for _ in 0..count {
-            self.types.extend_from_slice(&placeholder);
-        }
-        self.next_id += count;
-    }
-
     /// Header, types, strings.
     pub fn finish(self) -> Vec<u8> {
         let types_len = u32::try_from(self.types.len()).unwrap_or(u32::MAX);
@@ -352,18 +342,6 @@ mod tests {
         assert!(types.name_is(pair, b"pair"));
         assert!(!types.name_is(pair, b"pai"));
         assert!(!types.name_is(pair, b"pair_t"));
-    }
-
-    #[test]
-    fn padding_puts_the_next_type_at_a_chosen_id() {
-        let mut w = Writer::default();
-        w.pad(1000);
-        let name = w.string(b"target");
-        assert_eq!(w.push(name, info(FUNC, 0, false), 0, &[]), 1001);
-        let blob = w.finish();
-        let types = Types::parse(&blob).expect("parse");
-        assert_eq!(types.count(), 1002);
-        assert!(types.name_is(types.get(1001).expect("func").name_off, b"target"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The kernel types the program's CO-RE relocations need, cut out of the kernel's BTF, so that
-//! aya relocates against a few dozen types instead of 140,000.
+//! aya-obj relocates against a few dozen types instead of 140,000.
 //!
 //! aya's relocation looks for candidates by scanning every kernel type by name (as strings),
 //! once per relocated type, over its own parse of the kernel's BTF: with that parse, most of a
@@ -24,13 +24,12 @@ use super::btf::{
     self, ARRAY, ENUM, ENUM64, FLOAT, FWD, INT, PTR, STRUCT, TYPEDEF, Type, Types, UNION, Writer,
 };
 
-/// The two small BTF blobs a load needs.
+/// What a load needs of the kernel's BTF.
 pub struct KernelTypes {
-    /// What aya relocates the program against.
+    /// A small BTF blob for aya-obj to relocate the program against.
     pub relocation: Vec<u8>,
-    /// `Iter::load` looks its attach function up by name and passes the kernel its id; ids are
-    /// positions, so this blob holds placeholders and then that one function at its real id.
-    pub attach: Vec<u8>,
+    /// The kernel's id of the function the iterator attaches to (`bpf_iter_<type>`).
+    pub attach_id: u32,
 }
 
 /// Cuts the types `local` (the object's BTF) names out of `kernel`, and finds `attach_func`.
@@ -58,7 +57,7 @@ pub fn cut(
     }
     Ok(Some(KernelTypes {
         relocation: cutter.out.finish(),
-        attach: attach_blob(attach_func.as_bytes(), func_id),
+        attach_id: func_id,
     }))
 }
 
@@ -122,15 +121,6 @@ fn find(kernel: &Types, roots: &[Root], attach_func: &[u8]) -> (Vec<(u32, u32)>,
 /// one (a superset of aya 0.14's rule, which then picks among them).
 fn kinds_match(local: u32, kernel: u32) -> bool {
     local == kernel || matches!((local, kernel), (ENUM, ENUM64) | (ENUM64, ENUM))
-}
-
-/// Placeholders for ids `1..func_id`, then the function (its type is never looked at).
-fn attach_blob(name: &[u8], func_id: u32) -> Vec<u8> {
-    let mut out = Writer::default();
-    out.pad(func_id.saturating_sub(1));
-    let name = out.string(name);
-    out.push(name, btf::info(btf::FUNC, 0, false), 0, &[]);
-    out.finish()
 }
 
 struct Cutter<'l, 'k> {
@@ -447,11 +437,7 @@ mod tests {
         let cut = cut(&object, &kernel, "bpf_iter_task_file")
             .expect("cut")
             .expect("func");
-        let attach = Types::parse(&cut.attach).expect("parse");
-        assert_eq!(attach.count(), 10);
-        let func = attach.get(9).expect("id 9");
-        assert_eq!(func.kind(), btf::FUNC);
-        assert_eq!(attach.name(func.name_off), b"bpf_iter_task_file");
+        assert_eq!(cut.attach_id, 9);
         assert!(cut_missing(&object, &kernel));
     }
 

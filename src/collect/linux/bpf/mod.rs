@@ -16,6 +16,8 @@ mod loader;
 mod loader;
 mod preflight;
 mod rows;
+#[cfg(portscope_bpf)]
+mod sys;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 

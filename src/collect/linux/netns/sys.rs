@@ -2,7 +2,7 @@
 //! namespace of a socket (`SIOCGSKNS`), a namespace's never-reused id (`NS_GET_ID`), both ioctls,
 //! and entering a namespace on the calling thread.
 //!
-//! This is the only place in portscope with `unsafe`: rustix's `ioctl` is unsafe because the
+//! With `bpf/sys.rs`, the only place in portscope with `unsafe`: rustix's `ioctl` is unsafe because the
 //! compiler cannot check that an opcode matches its argument. Each use below states why it does.
 #![allow(unsafe_code)]
 

@@ -1,0 +1,204 @@
+//! The six bpf(2) commands the owner map needs, over aya-obj's bindings of `union bpf_attr`,
+//! and the mapping of the kernel's BTF: with `netns/sys.rs`, the only `unsafe` in portscope.
+//!
+//! Neither rustix nor nix wraps bpf(2). aya does, but only behind `EbpfLoader`, which in aya
+//! 0.14 reads and parses the whole kernel BTF before anything else (15 ms and ~18 MB on a 6.18
+//! kernel; 0.15 makes that lazy but needs Rust 1.98). Each wrapper fills one member of the
+//! zeroed union, as `Documentation/bpf/` and the uapi header describe it; the kernel accepts
+//! the bindings' larger union because the bytes it does not know are zero.
+
+#![allow(unsafe_code)]
+
+use std::ffi::CStr;
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd};
+
+use aya_obj::generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_insn, bpf_prog_type};
+
+/// Runs `cmd` with `attr`; the kernel's return value (a new fd for the creating commands).
+fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<i64> {
+    // SAFETY: `attr` is a valid, fully initialised `bpf_attr` for the whole call, its size is
+    // passed with it, and every pointer stored in it refers to memory the caller keeps alive
+    // until this returns.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd as libc::c_long,
+            std::ptr::from_mut(attr),
+            mem::size_of::<bpf_attr>(),
+        )
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        n => Ok(n),
+    }
+}
+
+/// A command that returns a new fd.
+fn bpf_fd(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<OwnedFd> {
+    let fd =
+        i32::try_from(bpf(cmd, attr)?).map_err(|_| io::Error::other("bpf: fd out of range"))?;
+    // SAFETY: the creating commands return a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn zeroed() -> bpf_attr {
+    // SAFETY: `bpf_attr` is a plain C union of integers and arrays: all zeroes is valid, and
+    // is what the kernel expects of every member not set.
+    unsafe { mem::zeroed() }
+}
+
+/// Copies `name` into a kernel object name (15 bytes and a NUL; longer names are cut).
+fn object_name(name: &str) -> [libc::c_char; 16] {
+    let mut out = [0; 16];
+    for (slot, byte) in out.iter_mut().zip(name.bytes().take(15)) {
+        *slot = byte as libc::c_char;
+    }
+    out
+}
+
+/// What `BPF_MAP_CREATE` is told.
+pub struct MapSpec<'a> {
+    pub name: &'a str,
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+}
+
+pub fn map_create(spec: &MapSpec) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    // SAFETY (each union access below): writing a member of a zeroed union of plain integers.
+    let create = unsafe { &mut attr.__bindgen_anon_1 };
+    create.map_type = spec.map_type;
+    create.key_size = spec.key_size;
+    create.value_size = spec.value_size;
+    create.max_entries = spec.max_entries;
+    create.map_flags = spec.map_flags;
+    create.map_name = object_name(spec.name);
+    bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr)
+}
+
+/// Sets `key` to `value` (any flags: create or replace). `K` and `V` are the map's exact key
+/// and value types, plain integers here.
+pub fn map_update<K: Copy, V: Copy>(map: BorrowedFd, key: &K, value: &V) -> io::Result<()> {
+    let mut attr = zeroed();
+    let elem = unsafe { &mut attr.__bindgen_anon_2 };
+    elem.map_fd = map.as_raw_fd() as u32;
+    elem.key = std::ptr::from_ref(key) as u64;
+    elem.__bindgen_anon_1.value = std::ptr::from_ref(value) as u64;
+    bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+}
+
+pub fn map_delete<K: Copy>(map: BorrowedFd, key: &K) -> io::Result<()> {
+    let mut attr = zeroed();
+    let elem = unsafe { &mut attr.__bindgen_anon_2 };
+    elem.map_fd = map.as_raw_fd() as u32;
+    elem.key = std::ptr::from_ref(key) as u64;
+    bpf(bpf_cmd::BPF_MAP_DELETE_ELEM, &mut attr).map(drop)
+}
+
+/// Loads a BPF iterator program attached to the kernel function with BTF id `attach_btf_id`
+/// (`bpf_iter_<type>`). With a non-empty `log`, the verifier writes its reasoning there.
+pub fn iter_prog_load(
+    name: &str,
+    instructions: &[bpf_insn],
+    license: &CStr,
+    attach_btf_id: u32,
+    log: &mut [u8],
+) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    let load = unsafe { &mut attr.__bindgen_anon_3 };
+    load.prog_type = bpf_prog_type::BPF_PROG_TYPE_TRACING as u32;
+    load.expected_attach_type = bpf_attach_type::BPF_TRACE_ITER as u32;
+    load.attach_btf_id = attach_btf_id;
+    load.insns = instructions.as_ptr() as u64;
+    load.insn_cnt =
+        u32::try_from(instructions.len()).map_err(|_| io::Error::other("program too long"))?;
+    load.license = license.as_ptr() as u64;
+    load.prog_name = object_name(name);
+    if !log.is_empty() {
+        load.log_level = 1;
+        load.log_buf = log.as_mut_ptr() as u64;
+        load.log_size = u32::try_from(log.len()).unwrap_or(u32::MAX);
+    }
+    bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr)
+}
+
+/// A link of the iterator program, which `iter_create` makes iterators of.
+pub fn iter_link_create(program: BorrowedFd) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    let link = unsafe { &mut attr.link_create };
+    link.__bindgen_anon_1.prog_fd = program.as_raw_fd() as u32;
+    link.attach_type = bpf_attach_type::BPF_TRACE_ITER as u32;
+    bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr)
+}
+
+/// A new walk: each `read()` of the returned fd runs the program over the next tasks' files.
+pub fn iter_create(link: BorrowedFd) -> io::Result<OwnedFd> {
+    let mut attr = zeroed();
+    let iter = unsafe { &mut attr.iter_create };
+    iter.link_fd = link.as_raw_fd() as u32;
+    bpf_fd(bpf_cmd::BPF_ITER_CREATE, &mut attr)
+}
+
+/// The kernel's BTF, mapped where the kernel allows it (6.16 and later map
+/// `/sys/kernel/btf/vmlinux` read-only and private: no copy, no 1,350 reads of 4 KB), read
+/// otherwise.
+pub enum KernelBtf {
+    Mapped {
+        at: *mut std::ffi::c_void,
+        len: usize,
+    },
+    Read(Vec<u8>),
+}
+
+impl KernelBtf {
+    pub fn open(path: &str) -> io::Result<KernelBtf> {
+        let file = std::fs::File::open(path)?;
+        let len = usize::try_from(file.metadata()?.len()).unwrap_or(0);
+        if len > 0 {
+            // SAFETY: a private, read-only mapping of a file nothing writes; it is unmapped on
+            // drop and only read as bytes in between.
+            let mapped = unsafe {
+                rustix::mm::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    rustix::mm::ProtFlags::READ,
+                    rustix::mm::MapFlags::PRIVATE,
+                    &file,
+                    0,
+                )
+            };
+            if let Ok(at) = mapped {
+                return Ok(KernelBtf::Mapped { at, len });
+            }
+        }
+        std::fs::read(path).map(KernelBtf::Read)
+    }
+}
+
+impl std::ops::Deref for KernelBtf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            // SAFETY: `at` is a live mapping of `len` readable bytes until drop.
+            KernelBtf::Mapped { at, len } => unsafe {
+                std::slice::from_raw_parts(at.cast::<u8>(), *len)
+            },
+            KernelBtf::Read(bytes) => bytes,
+        }
+    }
+}
+
+impl Drop for KernelBtf {
+    fn drop(&mut self) {
+        if let KernelBtf::Mapped { at, len } = *self {
+            // SAFETY: the mapping made in `open`, unmapped once; no slice of it outlives self.
+            let _ = unsafe { rustix::mm::munmap(at, len) };
+        }
+    }
+}
