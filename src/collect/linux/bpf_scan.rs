@@ -1,7 +1,8 @@
 //! Full owner scans from the in-kernel map (`bpf/`): the parts the `/proc` walk gives, from one
 //! walk of every fd table inside the kernel instead of one `readlinkat` per open fd.
 //!
-//! The program is loaded on a thread of its own while the socket tables are read. When loading
+//! The program is loaded (and, to discover namespaces, first walked) on a thread of its own
+//! while the socket tables are read. When loading
 //! fails, or later a walk does, the `/proc` walk takes over for good, and the reason is kept
 //! for `--verbose` and the JSON `collector` field.
 
@@ -16,12 +17,18 @@ use crate::model::{OwnerMap, OwnerMapSource};
 
 pub(super) struct BpfScan {
     state: State,
+    /// What the first walk was made for.
+    discover: bool,
 }
 
+/// A loaded map, and with `discover` the walk made as soon as it loaded.
+type Loaded = (BpfOwnerMap, Option<Result<Walk, Unavailable>>);
+
 enum State {
-    Loading(JoinHandle<Result<BpfOwnerMap, Unavailable>>),
-    /// Boxed: the loaded map is large beside the other states.
-    Ready(Box<BpfOwnerMap>),
+    Loading(JoinHandle<Result<Loaded, Unavailable>>),
+    /// Boxed: the loaded map is large beside the other states. The first walk, when made
+    /// while the socket tables were read, waits here for the first scan.
+    Ready(Box<BpfOwnerMap>, Option<Result<Walk, Unavailable>>),
     /// The `/proc` walk answers, for this reason.
     Proc(String),
 }
@@ -29,16 +36,26 @@ enum State {
 impl BpfScan {
     /// Starts loading; with `discover` the program also reads each socket's namespace and
     /// reports namespace fds (the hints the namespace collector follows).
+    ///
+    /// The first walk is made on the loading thread at once, of every socket: it then
+    /// overlaps reading the socket tables instead of following it. It costs what a filtered
+    /// one does: without the namespace the rows are filtered here anyway, and with it the
+    /// first scan wants every socket. A socket bound after that walk and before its table
+    /// was read has no holder in that first answer; `ss -p` reads owners before tables too.
     pub fn start(discover: bool) -> Self {
         let options = LoadOptions { netns: discover };
         let loading = thread::Builder::new()
             .name("bpf-load".into())
-            .spawn(move || BpfOwnerMap::load_with(options));
+            .spawn(move || {
+                let mut map = BpfOwnerMap::load_with(options)?;
+                let first = map.walk(None, discover);
+                Ok((map, Some(first)))
+            });
         let state = match loading {
             Ok(handle) => State::Loading(handle),
             Err(error) => State::Proc(format!("bpf: cannot start a thread to load it: {error}")),
         };
-        BpfScan { state }
+        BpfScan { state, discover }
     }
 
     /// Waits for the load, once.
@@ -51,7 +68,7 @@ impl BpfScan {
             return;
         };
         self.state = match handle.join() {
-            Ok(Ok(map)) => State::Ready(Box::new(map)),
+            Ok(Ok((map, first))) => State::Ready(Box::new(map), first),
             Ok(Err(why)) => State::Proc(why.to_string()),
             Err(_) => State::Proc("bpf: loading the owner map panicked".into()),
         };
@@ -73,11 +90,16 @@ impl BpfScan {
 impl FullScan for BpfScan {
     fn scan(&mut self, pids: &[u32], wanted: &HashSet<u64>, discover: bool) -> Vec<Partial> {
         self.settle();
-        if let State::Ready(map) = &mut self.state {
+        if let State::Ready(map, first) = &mut self.state {
             if wanted.is_empty() && !discover {
                 return Vec::new();
             }
-            match Self::walk(map, wanted, discover) {
+            // The first walk has every socket (and, with `discover`, the namespace fds).
+            let walk = match first.take() {
+                Some(walk) if discover == self.discover => walk,
+                _ => Self::walk(map, wanted, discover),
+            };
+            match walk {
                 Ok(walk) => return vec![parts(walk, wanted, discover)],
                 Err(why) => self.state = State::Proc(why.to_string()),
             }
@@ -88,7 +110,7 @@ impl FullScan for BpfScan {
     fn used(&mut self) -> OwnerMap {
         self.settle();
         match &self.state {
-            State::Ready(_) => OwnerMap {
+            State::Ready(..) => OwnerMap {
                 source: OwnerMapSource::Bpf,
                 bpf_unavailable: None,
             },
