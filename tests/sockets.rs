@@ -637,3 +637,86 @@ fn holders_sharing_a_parent_all_name_it() {
         assert!(name.is_string(), "parent {ppid} has no name: {doc}");
     }
 }
+
+/// The live view takes an unchanged holder's facts as they were on most refreshes; what a
+/// holder changes in place (here its parent: re-parented when the parent exits) is still
+/// seen within a few refreshes.
+#[test]
+fn a_holder_re_parented_in_place_is_seen_by_the_live_refresh() {
+    use portscope::collect::{Collector, Refresh, Request};
+    use portscope::model::Selection;
+    use std::io::{BufRead as _, Write as _};
+
+    let script = "import os, socket, sys, time\n\
+        s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+        child = os.fork()\n\
+        if child == 0:\n    time.sleep(120); os._exit(0)\n\
+        port = s.getsockname()[1]; s.close()\n\
+        print(port, child, flush=True)\n\
+        sys.stdin.readline()\n";
+    let mut parent = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start python3");
+    let mut line = String::new();
+    std::io::BufReader::new(parent.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the port line");
+    let words: Vec<u32> = line
+        .split_whitespace()
+        .map(|w| w.parse().expect("a number"))
+        .collect();
+    let (port, child) = (u16::try_from(words[0]).expect("a port"), words[1]);
+    struct Kill(u32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill")
+                .arg(self.0.to_string())
+                .status();
+        }
+    }
+    let _child = Kill(child);
+
+    let request = Request {
+        selection: Selection {
+            tcp: true,
+            udp: false,
+            ipv4: true,
+            ipv6: false,
+            all_states: false,
+        },
+        connections: false,
+    };
+    let keep = |s: &portscope::model::Socket| s.port == port;
+    let mut collector = Collector::new();
+    let ppid_now = |refresh: Refresh| match refresh {
+        Refresh::Changed(snapshot) => Some(snapshot.processes.get(&child).and_then(|p| p.ppid)),
+        Refresh::Unchanged { .. } => None,
+    };
+    let first = collector.refresh(&request, &keep).expect("refresh");
+    assert_eq!(
+        ppid_now(first),
+        Some(Some(parent.id())),
+        "the child's first parent"
+    );
+
+    parent
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"\n")
+        .expect("tell the parent to exit");
+    parent.wait().expect("the parent exits");
+    let mut seen = None;
+    // The collector reads unchanged holders' facts on one refresh in five.
+    for _ in 0..5 {
+        if let Some(ppid) = ppid_now(collector.refresh(&request, &keep).expect("refresh")) {
+            seen = Some(ppid);
+            break;
+        }
+    }
+    let seen = seen.expect("5 refreshes never noticed the new parent");
+    assert!(seen.is_some_and(|p| p != parent.id()), "ppid {seen:?}");
+}

@@ -5,19 +5,20 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use super::procfs::{self, Stat};
 use crate::collect::users::UserNames;
 use crate::model::{CMDLINE_CAP, Process, SafeText};
 
-/// Facts of a process already read are reused for this many refreshes before being read again
-/// (a command line, exe and cwd rarely change; start time never does).
-const REREAD_EVERY: u32 = 30;
+/// Facts of a process already read are reused for this long before being read again (a
+/// command line, exe and cwd rarely change; start time never does). By time, not by count:
+/// the live view reads facts on only some refreshes.
+const REREAD_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Default)]
 pub struct ProcessFacts {
     cache: HashMap<u32, Cached>,
-    refreshes: u32,
     boot_time: Option<Option<u64>>,
     ticks_per_second: u64,
 }
@@ -25,7 +26,7 @@ pub struct ProcessFacts {
 #[derive(Debug)]
 struct Cached {
     process: Process,
-    read_at: u32,
+    read_at: Instant,
 }
 
 impl ProcessFacts {
@@ -42,7 +43,7 @@ impl ProcessFacts {
         pids: &BTreeSet<u32>,
         users: &mut UserNames,
     ) -> BTreeMap<u32, Process> {
-        self.refreshes += 1;
+        let now = Instant::now();
         self.cache.retain(|pid, _| pids.contains(pid));
         let pids: Vec<u32> = pids.iter().copied().collect();
         let reads = read_parallel(&pids, |pid| {
@@ -50,7 +51,7 @@ impl ProcessFacts {
             let stat = procfs::stat(pid).ok()?;
             let fresh = self.cache.get(&pid).is_some_and(|c| {
                 c.process.start_ticks == stat.start_ticks
-                    && self.refreshes.saturating_sub(c.read_at) < REREAD_EVERY
+                    && now.saturating_duration_since(c.read_at) < REREAD_AFTER
             });
             let raw = (!fresh).then(|| Raw::read(pid));
             Some((stat, raw))
@@ -63,8 +64,13 @@ impl ProcessFacts {
             };
             if let Some(raw) = raw {
                 let process = self.facts(pid, &stat, raw, users);
-                let read_at = self.refreshes;
-                self.cache.insert(pid, Cached { process, read_at });
+                self.cache.insert(
+                    pid,
+                    Cached {
+                        process,
+                        read_at: now,
+                    },
+                );
             }
             let cached = self.cache.get(&pid).map(|c| &c.process);
             let mut process = cached.cloned().unwrap_or_default();
