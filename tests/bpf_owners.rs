@@ -407,6 +407,50 @@ fn an_o_path_fd_on_a_unix_socket_file_is_not_a_socket() {
     let _ = fs::remove_dir_all(&dir);
 }
 
+/// A thread that unshared its fd table (`unshare(CLONE_FILES)`) and made a socket there: the
+/// leader's /proc/PID/fd does not show it, the walk reports it under the process's pid, one
+/// row, whether the kernel walks every process at once or each on its own.
+#[test]
+fn a_socket_in_a_threads_own_fd_table_is_its_processs() {
+    let test = "a_socket_in_a_threads_own_fd_table_is_its_processs";
+    let _serial = serial();
+    let Some(mut map) = owner_map(test) else {
+        return;
+    };
+    let script = "import ctypes, os, socket, sys, threading\n\
+        def own():\n    \
+            if ctypes.CDLL(None, use_errno=True).unshare(0x400) != 0:\n        \
+                print('unshare', ctypes.get_errno(), flush=True); return\n    \
+            s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n    \
+            print(os.fstat(s.fileno()).st_ino, flush=True)\n    \
+            sys.stdin.readline()\n\
+        t = threading.Thread(target=own); t.start(); t.join()\n";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("the socket's inode");
+    let inode: u64 = line.trim().parse().unwrap_or_else(|_| panic!("{line}"));
+    let pid = child.id();
+    assert!(
+        !proc_socket_fds(pid).iter().any(|&(_, i)| i == inode),
+        "the leader's table shows the thread's socket"
+    );
+    let found = map.socket_fds(None).expect("walk every socket");
+    let rows: Vec<&SocketFd> = found.iter().filter(|s| s.inode == inode).collect();
+    let _ = child.stdin.take().map(|mut stdin| stdin.write_all(b"\n"));
+    let _ = child.wait();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].pid, pid);
+}
+
 /// `anon_inode:bpf-prog`, `bpf-map`, `bpf_link`, `bpf_iter` and `btf` fds of this process.
 fn bpf_fds() -> Vec<String> {
     let mut links: Vec<String> = fs::read_dir("/proc/self/fd")

@@ -23,7 +23,7 @@ pub enum Row {
 }
 
 /// One seq_file buffer is 8 pages; a read never returns more.
-const READ_CHUNK: usize = 64 * 1024;
+pub const READ_CHUNK: usize = 64 * 1024;
 
 /// Reads an iterator until it says 0 (the end of the walk), handing each row to `sink` as it
 /// arrives, so memory follows what the caller keeps, not what the kernel wrote. A row split
@@ -33,8 +33,13 @@ const READ_CHUNK: usize = 64 * 1024;
 /// When a row does not fit in the kernel's buffer the kernel shows that file again on the next
 /// read, and after a million files without output it returns EAGAIN to let the reader breathe;
 /// neither loses or repeats a row, so reading on is right in both cases.
-pub fn read(mut source: impl Read, mut sink: impl FnMut(Row)) -> Result<(), String> {
-    let mut chunk = vec![0u8; READ_CHUNK];
+///
+/// `chunk` is the caller's (of [`READ_CHUNK`] bytes or more), reused across many short walks.
+pub fn read_with(
+    mut source: impl Read,
+    chunk: &mut [u8],
+    mut sink: impl FnMut(Row),
+) -> Result<(), String> {
     // The bytes of a row cut off by the last read, at the start of `chunk`.
     let mut held = 0;
     let mut total = 0usize;
@@ -69,10 +74,22 @@ pub fn read_all(
     source: impl Read,
     keep: impl Fn(&SocketFd) -> bool,
 ) -> Result<(Vec<SocketFd>, Vec<NamespaceFd>), String> {
-    let mut sockets = Vec::new();
-    let mut namespaces = Vec::new();
+    let (mut sockets, mut namespaces) = (Vec::new(), Vec::new());
+    let mut chunk = vec![0u8; READ_CHUNK];
+    read_all_into(source, &mut chunk, keep, &mut sockets, &mut namespaces)?;
+    Ok((sockets, namespaces))
+}
+
+/// [`read_all`], adding to `sockets` and `namespaces`, through the caller's buffer.
+pub fn read_all_into(
+    source: impl Read,
+    chunk: &mut [u8],
+    keep: impl Fn(&SocketFd) -> bool,
+    sockets: &mut Vec<SocketFd>,
+    namespaces: &mut Vec<NamespaceFd>,
+) -> Result<(), String> {
     let mut unknown = None;
-    read(source, |row| match row {
+    read_with(source, chunk, |row| match row {
         Row::Socket(socket) if keep(&socket) => sockets.push(socket),
         Row::Socket(_) => {}
         Row::Namespace(fd) => namespaces.push(fd),
@@ -82,7 +99,7 @@ pub fn read_all(
     })?;
     match unknown {
         Some(kind) => Err(format!("a row of unknown kind {kind}")),
-        None => Ok((sockets, namespaces)),
+        None => Ok(()),
     }
 }
 

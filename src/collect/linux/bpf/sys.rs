@@ -136,6 +136,20 @@ pub fn iter_link_create(program: BorrowedFd) -> io::Result<OwnedFd> {
     bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr)
 }
 
+/// A link of the iterator program that walks the files of process `pid` only (Linux 6.1 and
+/// later: `union bpf_iter_link_info`'s `task.pid`; earlier kernels refuse it with EINVAL).
+pub fn iter_link_create_for_process(program: BorrowedFd, pid: u32) -> io::Result<OwnedFd> {
+    // struct { __u32 tid; __u32 pid; __u32 pid_fd; } task, of union bpf_iter_link_info.
+    let task: [u32; 3] = [0, pid, 0];
+    let mut attr = zeroed();
+    let link = unsafe { &mut attr.link_create };
+    link.__bindgen_anon_1.prog_fd = program.as_raw_fd() as u32;
+    link.attach_type = bpf_attach_type::BPF_TRACE_ITER as u32;
+    link.__bindgen_anon_3.__bindgen_anon_1.iter_info = task.as_ptr() as u64;
+    link.__bindgen_anon_3.__bindgen_anon_1.iter_info_len = mem::size_of_val(&task) as u32;
+    bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr)
+}
+
 /// A new walk: each `read()` of the returned fd runs the program over the next tasks' files.
 pub fn iter_create(link: BorrowedFd) -> io::Result<OwnedFd> {
     let mut attr = zeroed();
