@@ -76,9 +76,10 @@ fn full_scan(choice: OwnerScanChoice, discover: bool) -> Box<dyn FullScan> {
         _ if visibility::hides_processes() => {
             proc("bpf: /proc is mounted with hidepid, so the holders it finds could not be named")
         }
-        // Loading the program costs ~35 ms and ~20 MB, more than walking a small host's fd
-        // tables (make bench, small fixture: 66 ms against 11 ms); it pays from a few hundred
-        // processes on (medium: 148 ms against 211 ms).
+        // Loading the program (~5 ms) and a thread per core cost more than walking a small
+        // host's fd tables (make bench, small fixture, 34 processes: 18.5 ms against 12.5 ms;
+        // about even at ~120); it pays from a few hundred processes on (medium, 316: 77.5 ms
+        // against 204 ms).
         OwnerScanChoice::Auto if few_processes() => proc(&format!(
             "bpf: not needed: fewer than {BPF_FROM_PROCESSES} processes, where the /proc walk is faster than loading the program"
         )),
