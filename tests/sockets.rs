@@ -720,3 +720,67 @@ fn a_holder_re_parented_in_place_is_seen_by_the_live_refresh() {
     let seen = seen.expect("5 refreshes never noticed the new parent");
     assert!(seen.is_some_and(|p| p != parent.id()), "ppid {seen:?}");
 }
+
+/// A listener shared by a parent and its child; the parent closes its fd (the socket lives on
+/// in the child). The live index, which re-checks holdings cheaply between full scans, drops
+/// the parent within a few refreshes.
+#[test]
+fn a_holder_that_closes_a_shared_socket_is_dropped_by_the_live_index() {
+    use portscope::collect::{FxHashSet, OwnerIndex};
+    use std::io::{BufRead as _, Write as _};
+
+    let script = "import os, socket, sys, time\n\
+        s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+        child = os.fork()\n\
+        if child == 0:\n    time.sleep(120); os._exit(0)\n\
+        print(os.fstat(s.fileno()).st_ino, child, flush=True)\n\
+        sys.stdin.readline(); s.close(); print('closed', flush=True)\n\
+        sys.stdin.readline()\n";
+    let mut parent = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start python3");
+    let mut out = std::io::BufReader::new(parent.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("the inode line");
+    let words: Vec<u64> = line
+        .split_whitespace()
+        .map(|w| w.parse().expect("a number"))
+        .collect();
+    let (inode, child) = (words[0], u32::try_from(words[1]).expect("a pid"));
+    struct Kill(u32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill")
+                .arg(self.0.to_string())
+                .status();
+        }
+    }
+    let _child = Kill(child);
+    let mut stdin = parent.stdin.take().expect("stdin");
+
+    let wanted: FxHashSet<u64> = [inode].into_iter().collect();
+    let mut index = OwnerIndex::default();
+    index.update(&wanted);
+    let both = vec![parent.id().min(child), parent.id().max(child)];
+    assert_eq!(index.scan(&wanted).owners.get(&inode), Some(&both));
+
+    stdin.write_all(b"\n").expect("tell the parent to close");
+    line.clear();
+    out.read_line(&mut line).expect("the closed line");
+    assert_eq!(line.trim(), "closed");
+    let mut owners = None;
+    // The index checks holders' fd counts on one refresh in five.
+    for _ in 0..5 {
+        index.update(&wanted);
+        owners = index.scan(&wanted).owners.get(&inode).cloned();
+        if owners.as_deref() == Some(&[child][..]) {
+            break;
+        }
+    }
+    let _ = stdin.write_all(b"\n");
+    let _ = parent.wait();
+    assert_eq!(owners, Some(vec![child]), "the parent closed its fd");
+}
