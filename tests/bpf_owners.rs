@@ -425,28 +425,17 @@ fn a_socket_in_a_threads_own_fd_table_is_its_processs() {
             print(os.fstat(s.fileno()).st_ino, flush=True)\n    \
             sys.stdin.readline()\n\
         t = threading.Thread(target=own); t.start(); t.join()\n";
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start python3");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
-        &mut line,
-    )
-    .expect("the socket's inode");
-    let inode: u64 = line.trim().parse().unwrap_or_else(|_| panic!("{line}"));
-    let pid = child.id();
+    let mut child = common::Script::start(script);
+    let line = child.line();
+    let inode: u64 = line.parse().unwrap_or_else(|_| panic!("{line}"));
+    let pid = child.pid();
     assert!(
         !proc_socket_fds(pid).iter().any(|&(_, i)| i == inode),
         "the leader's table shows the thread's socket"
     );
     let found = map.socket_fds(None).expect("walk every socket");
     let rows: Vec<&SocketFd> = found.iter().filter(|s| s.inode == inode).collect();
-    let _ = child.stdin.take().map(|mut stdin| stdin.write_all(b"\n"));
-    let _ = child.wait();
+    drop(child);
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].pid, pid);
 }

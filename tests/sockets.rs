@@ -645,7 +645,6 @@ fn holders_sharing_a_parent_all_name_it() {
 fn a_holder_re_parented_in_place_is_seen_by_the_live_refresh() {
     use portscope::collect::{Collector, Refresh, Request};
     use portscope::model::Selection;
-    use std::io::{BufRead as _, Write as _};
 
     let script = "import os, socket, sys, time\n\
         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
@@ -654,30 +653,11 @@ fn a_holder_re_parented_in_place_is_seen_by_the_live_refresh() {
         port = s.getsockname()[1]; s.close()\n\
         print(port, child, flush=True)\n\
         sys.stdin.readline()\n";
-    let mut parent = std::process::Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start python3");
-    let mut line = String::new();
-    std::io::BufReader::new(parent.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the port line");
-    let words: Vec<u32> = line
-        .split_whitespace()
-        .map(|w| w.parse().expect("a number"))
-        .collect();
-    let (port, child) = (u16::try_from(words[0]).expect("a port"), words[1]);
-    struct Kill(u32);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("kill")
-                .arg(self.0.to_string())
-                .status();
-        }
-    }
-    let _child = Kill(child);
+    let mut parent = common::Script::start(script);
+    let words = parent.numbers();
+    let port = u16::try_from(words[0]).expect("a port");
+    let child = u32::try_from(words[1]).expect("a pid");
+    parent.also_kill(child);
 
     let request = Request {
         selection: Selection {
@@ -698,17 +678,12 @@ fn a_holder_re_parented_in_place_is_seen_by_the_live_refresh() {
     let first = collector.refresh(&request, &keep).expect("refresh");
     assert_eq!(
         ppid_now(first),
-        Some(Some(parent.id())),
+        Some(Some(parent.pid())),
         "the child's first parent"
     );
 
-    parent
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"\n")
-        .expect("tell the parent to exit");
-    parent.wait().expect("the parent exits");
+    parent.say("exit");
+    parent.wait();
     let mut seen = None;
     // The collector reads unchanged holders' facts on one refresh in five.
     for _ in 0..5 {
@@ -718,7 +693,7 @@ fn a_holder_re_parented_in_place_is_seen_by_the_live_refresh() {
         }
     }
     let seen = seen.expect("5 refreshes never noticed the new parent");
-    assert!(seen.is_some_and(|p| p != parent.id()), "ppid {seen:?}");
+    assert!(seen.is_some_and(|p| p != parent.pid()), "ppid {seen:?}");
 }
 
 /// A listener shared by a parent and its child; the parent closes its fd (the socket lives on
@@ -727,7 +702,6 @@ fn a_holder_re_parented_in_place_is_seen_by_the_live_refresh() {
 #[test]
 fn a_holder_that_closes_a_shared_socket_is_dropped_by_the_live_index() {
     use portscope::collect::{FxHashSet, OwnerIndex};
-    use std::io::{BufRead as _, Write as _};
 
     let script = "import os, socket, sys, time\n\
         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
@@ -736,41 +710,20 @@ fn a_holder_that_closes_a_shared_socket_is_dropped_by_the_live_index() {
         print(os.fstat(s.fileno()).st_ino, child, flush=True)\n\
         sys.stdin.readline(); s.close(); print('closed', flush=True)\n\
         sys.stdin.readline()\n";
-    let mut parent = std::process::Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start python3");
-    let mut out = std::io::BufReader::new(parent.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line).expect("the inode line");
-    let words: Vec<u64> = line
-        .split_whitespace()
-        .map(|w| w.parse().expect("a number"))
-        .collect();
-    let (inode, child) = (words[0], u32::try_from(words[1]).expect("a pid"));
-    struct Kill(u32);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("kill")
-                .arg(self.0.to_string())
-                .status();
-        }
-    }
-    let _child = Kill(child);
-    let mut stdin = parent.stdin.take().expect("stdin");
+    let mut parent = common::Script::start(script);
+    let words = parent.numbers();
+    let inode = words[0];
+    let child = u32::try_from(words[1]).expect("a pid");
+    parent.also_kill(child);
 
     let wanted: FxHashSet<u64> = [inode].into_iter().collect();
     let mut index = OwnerIndex::default();
     index.update(&wanted);
-    let both = vec![parent.id().min(child), parent.id().max(child)];
+    let both = vec![parent.pid().min(child), parent.pid().max(child)];
     assert_eq!(index.scan(&wanted).owners.get(&inode), Some(&both));
 
-    stdin.write_all(b"\n").expect("tell the parent to close");
-    line.clear();
-    out.read_line(&mut line).expect("the closed line");
-    assert_eq!(line.trim(), "closed");
+    parent.say("close");
+    assert_eq!(parent.line(), "closed");
     let mut owners = None;
     // The index checks holders' fd counts on one refresh in five.
     for _ in 0..5 {
@@ -780,7 +733,5 @@ fn a_holder_that_closes_a_shared_socket_is_dropped_by_the_live_index() {
             break;
         }
     }
-    let _ = stdin.write_all(b"\n");
-    let _ = parent.wait();
     assert_eq!(owners, Some(vec![child]), "the parent closed its fd");
 }

@@ -358,19 +358,8 @@ fn connections_count_per_listener_and_keys_mean_only() {
         );
         return;
     }
-    let mut holder = Command::new("python3")
-        .args(["-c", SAME_PORT])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start python3");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.take().expect("stdout")),
-        &mut line,
-    )
-    .expect("port line");
-    let port: u16 = line.trim().parse().expect("a port");
+    let mut holder = common::Script::start(SAME_PORT);
+    let port: u16 = holder.line().parse().expect("a port");
     let session = Session::start("conns", "400ms");
     session.send("/");
     for digit in port.to_string().chars() {
@@ -423,8 +412,7 @@ fn connections_count_per_listener_and_keys_mean_only() {
     session.wait_for("the view still there", |s| s.contains("· only tcp"));
     session.send("q");
     assert_eq!(session.wait_for_exit(), "EXIT=0");
-    drop(holder.stdin.take());
-    let _ = holder.wait();
+    drop(holder);
 }
 
 /// A terminal on stdout but no controlling terminal (`setsid`, stdin elsewhere): one line

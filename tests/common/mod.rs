@@ -547,3 +547,78 @@ pub fn run_shimmed(args: &[&str], env: &[(&str, &str)]) -> Output {
         .output()
         .unwrap_or_else(|e| panic!("cannot run portscope {args:?}: {e}"))
 }
+
+/// A `python3 -c SCRIPT` child with piped stdin and stdout, killed on drop (with any pids it
+/// reported that the test marks with [`Script::also_kill`], such as a child it forked).
+pub struct Script {
+    child: Child,
+    stdout: BufReader<std::process::ChildStdout>,
+    others: Vec<u32>,
+}
+
+impl Script {
+    pub fn start(script: &str) -> Script {
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start python3");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        Script {
+            child,
+            stdout,
+            others: Vec::new(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next line it printed, without the newline.
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout
+            .read_line(&mut line)
+            .expect("a line from python3");
+        line.trim_end().to_string()
+    }
+
+    /// The next line, as whitespace-separated numbers.
+    pub fn numbers(&mut self) -> Vec<u64> {
+        let line = self.line();
+        line.split_whitespace()
+            .map(|w| {
+                w.parse()
+                    .unwrap_or_else(|_| panic!("not a number: {line:?}"))
+            })
+            .collect()
+    }
+
+    /// Writes one line to its stdin.
+    pub fn say(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{line}").expect("write to python3");
+    }
+
+    /// Waits for it to exit by itself.
+    pub fn wait(&mut self) {
+        let _ = self.child.wait();
+    }
+
+    pub fn also_kill(&mut self, pid: u32) {
+        self.others.push(pid);
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        for &pid in &self.others {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
