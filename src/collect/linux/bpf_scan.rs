@@ -76,13 +76,14 @@ impl BpfScan {
 
     fn walk(
         map: &mut BpfOwnerMap,
+        pids: &[u32],
         wanted: &HashSet<u64>,
         discover: bool,
     ) -> Result<Walk, Unavailable> {
         match discover {
             // Every socket with its namespace, and every namespace fd: the hints need them.
-            true => map.walk(None, true),
-            false => map.walk(Some(wanted), false),
+            true => map.walk_of(pids, None, true),
+            false => map.walk_of(pids, Some(wanted), false),
         }
     }
 }
@@ -97,7 +98,7 @@ impl FullScan for BpfScan {
             // The first walk has every socket (and, with `discover`, the namespace fds).
             let walk = match first.take() {
                 Some(walk) if discover == self.discover => walk,
-                _ => Self::walk(map, wanted, discover),
+                _ => Self::walk(map, pids, wanted, discover),
             };
             match walk {
                 Ok(walk) => return vec![parts(walk, wanted, discover)],

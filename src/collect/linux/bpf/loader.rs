@@ -166,17 +166,20 @@ impl Loaded {
         })
     }
 
+    /// `pids`: the processes to walk when the walk is split by process, as the caller just
+    /// listed them (None: listed here).
     pub fn walk(
         &mut self,
         wanted: Option<&HashSet<u64>>,
         namespace_fds: bool,
+        pids: Option<&[u32]>,
     ) -> Result<Walk, Unavailable> {
         let netns = self.options.netns;
         let in_kernel = wanted.filter(|w| netns && w.len() <= WANTED_IN_KERNEL_MAX);
         self.configure(in_kernel, namespace_fds)?;
         let here = if in_kernel.is_none() { wanted } else { None };
         let keep = |socket: &SocketFd| here.is_none_or(|wanted| wanted.contains(&socket.inode));
-        if let Some(walk) = self.walk_by_process(&keep)? {
+        if let Some(walk) = self.walk_by_process(&keep, pids)? {
             return Ok(walk);
         }
         let iterator = self.iterator()?;
@@ -196,13 +199,22 @@ impl Loaded {
     fn walk_by_process(
         &mut self,
         keep: &(dyn Fn(&SocketFd) -> bool + Sync),
+        pids: Option<&[u32]>,
     ) -> Result<Option<Walk>, Unavailable> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
         if threads < 2 || self.by_process == Some(false) {
             return Ok(None);
         }
-        let Ok(pids) = super::super::owners::list_pids() else {
-            return Ok(None);
+        let listed;
+        let pids = match pids {
+            Some(pids) => pids,
+            None => match super::super::owners::list_pids() {
+                Ok(pids) => {
+                    listed = pids;
+                    &listed
+                }
+                Err(_) => return Ok(None),
+            },
         };
         let program = self.program.as_fd();
         let shares: Vec<Vec<u32>> = (0..threads)

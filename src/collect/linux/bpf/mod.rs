@@ -141,7 +141,18 @@ impl BpfOwnerMap {
         wanted: Option<&HashSet<u64>>,
         namespace_fds: bool,
     ) -> Result<Walk, Unavailable> {
-        self.loaded.walk(wanted, namespace_fds)
+        self.loaded.walk(wanted, namespace_fds, None)
+    }
+
+    /// [`BpfOwnerMap::walk`] of the processes `pids` (the caller's listing of /proc, which
+    /// the walk, split by process, would otherwise list again).
+    pub fn walk_of(
+        &mut self,
+        pids: &[u32],
+        wanted: Option<&HashSet<u64>>,
+        namespace_fds: bool,
+    ) -> Result<Walk, Unavailable> {
+        self.loaded.walk(wanted, namespace_fds, Some(pids))
     }
 }
 

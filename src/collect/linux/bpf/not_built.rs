@@ -12,7 +12,12 @@ impl Loaded {
         Err(Unavailable::NotBuiltIn)
     }
 
-    pub fn walk(&mut self, _: Option<&HashSet<u64>>, _: bool) -> Result<Walk, Unavailable> {
+    pub fn walk(
+        &mut self,
+        _: Option<&HashSet<u64>>,
+        _: bool,
+        _: Option<&[u32]>,
+    ) -> Result<Walk, Unavailable> {
         match *self {}
     }
 }
