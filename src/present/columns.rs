@@ -12,6 +12,8 @@ use crate::model::{Snapshot, Socket};
 pub struct Cell {
     pub text: String,
     pub role: Role,
+    /// Cut from the start when too wide (`…532178]`): where values differ at their end.
+    pub keep_end: bool,
 }
 
 impl Cell {
@@ -19,6 +21,15 @@ impl Cell {
         Cell {
             text: text.into(),
             role,
+            keep_end: false,
+        }
+    }
+
+    /// The cell's text in at most `width` columns.
+    pub fn fit(&self, width: usize) -> String {
+        match self.keep_end {
+            true => super::fit_end(&self.text, width),
+            false => super::fit(&self.text, width),
         }
     }
 }
@@ -145,7 +156,12 @@ fn netns_cell(snapshot: &Snapshot, socket: &Socket) -> Cell {
         Some(netns) if netns.kind == crate::model::NetnsKind::Host => {
             Cell::new(netns.name.as_str(), Role::Dim)
         }
-        Some(netns) => Cell::new(netns.name.as_str(), Role::Strong),
+        // Namespaces are told apart by the end of their names (`netns:[4026532178]`,
+        // `cni-…-4f2a`, `web-2`), so a narrow column keeps that.
+        Some(netns) => Cell {
+            keep_end: true,
+            ..Cell::new(netns.name.as_str(), Role::Strong)
+        },
         None => Cell::new("-", Role::Dim),
     }
 }

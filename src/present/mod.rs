@@ -85,6 +85,29 @@ pub fn fit(text: &str, width: usize) -> String {
     out
 }
 
+/// Cuts `text` to at most `width` terminal columns from the start, beginning with `…` when cut.
+pub fn fit_end(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_string();
+    }
+    let mut kept = Vec::new();
+    let mut used = 0;
+    for c in text.chars().rev() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        kept.push(c);
+        used += w;
+    }
+    let mut out = String::new();
+    if width > 0 {
+        out.push('…');
+    }
+    out.extend(kept.into_iter().rev());
+    out
+}
+
 /// `text` padded with spaces to `width` columns (never cut).
 pub fn pad(text: &str, width: usize) -> String {
     let fill = width.saturating_sub(text.width());
@@ -320,6 +343,14 @@ mod tests {
         assert_eq!(short_duration(ms(2200)), "2.2s");
         assert_eq!(short_duration(ms(3000)), "3s");
         assert_eq!(short_duration(ms(65_000)), "1m 5s");
+    }
+
+    #[test]
+    fn fit_end_keeps_the_end() {
+        assert_eq!(fit_end("netns:[4026532178]", 10), "…26532178]");
+        assert_eq!(fit_end("web-2", 10), "web-2");
+        assert_eq!(fit_end("名前空間", 5), "…空間");
+        assert_eq!(fit_end("long", 0), "");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::Paint;
 use crate::model::{RangeGroup, Snapshot, Socket};
-use crate::present::{Cell, Column, Role, fit, pad};
+use crate::present::{Cell, Column, Role, pad};
 
 pub struct TableOptions {
     /// Terminal width; None when not writing to a terminal (nothing is cut then).
@@ -204,7 +204,7 @@ fn write_row(
         .collect();
     let mut line = String::new();
     for (i, (cell, width)) in visible.iter().enumerate() {
-        let text = fit(&cell.text, *width);
+        let text = cell.fit(*width);
         let last = i + 1 == visible.len();
         let text = if last { text } else { pad(&text, *width) };
         line.push_str(&paint.paint(cell.role, &text));

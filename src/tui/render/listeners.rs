@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 
 use super::Theme;
 use crate::model::Snapshot;
-use crate::present::{Column, Role, fit, pad};
+use crate::present::{Column, Role, pad};
 use crate::tui::app::{App, Change, Row, group_index};
 
 /// Which columns fit: the least useful go first as the terminal narrows. PROCESS takes the rest.
@@ -132,7 +132,7 @@ fn row_line<'a>(
                     .map(|&(col, width)| {
                         let cell = col.cell(snapshot, socket, true);
                         Span::styled(
-                            format!("{} ", pad(&fit(&cell.text, width), width)),
+                            format!("{} ", pad(&cell.fit(width), width)),
                             theme.role(cell.role).patch(row_style),
                         )
                     })
