@@ -1,10 +1,9 @@
 //! Full owner scans from the in-kernel map (`bpf/`): the parts the `/proc` walk gives, from one
 //! walk of every fd table inside the kernel instead of one `readlinkat` per open fd.
 //!
-//! The program is loaded (and, to discover namespaces, first walked) on a thread of its own
-//! while the socket tables are read. When loading
-//! fails, or later a walk does, the `/proc` walk takes over for good, and the reason is kept
-//! for `--verbose` and the JSON `collector` field.
+//! The program is loaded, and first walked, on a thread of its own while the socket tables
+//! are read. When loading fails, or later a walk does, the `/proc` walk takes over for good,
+//! and the reason is kept for `--verbose` and the JSON `collector` field.
 
 use std::collections::BTreeMap;
 use std::thread::{self, JoinHandle};
@@ -21,7 +20,7 @@ pub(super) struct BpfScan {
     discover: bool,
 }
 
-/// A loaded map, and with `discover` the walk made as soon as it loaded.
+/// A loaded map, and the walk of every socket made as soon as it loaded.
 type Loaded = (BpfOwnerMap, Option<Result<Walk, Unavailable>>);
 
 enum State {

@@ -307,7 +307,7 @@ impl Loaded {
 }
 
 /// The rows of each process of `pids`, one iterator each; None when the kernel cannot walk
-/// one process (EINVAL before 6.1) or walked others too (it ignored the filter).
+/// one process (before 6.1) or walked others too (it ignored the filter).
 fn walk_processes(
     program: std::os::fd::BorrowedFd,
     pids: &[u32],
@@ -322,7 +322,11 @@ fn walk_processes(
             Err(e) if matches!(Errno::from_io_error(&e), Some(Errno::NOENT | Errno::SRCH)) => {
                 continue;
             }
-            Err(e) if Errno::from_io_error(&e) == Some(Errno::INVAL) => return Ok(None),
+            // Before 6.1 the kernel knows no task filter: 5.8 has no link info at all
+            // (EINVAL), 5.9-6.0 a 4-byte one, so 12 bytes with a pid in them are E2BIG.
+            Err(e) if matches!(Errno::from_io_error(&e), Some(Errno::INVAL | Errno::TOOBIG)) => {
+                return Ok(None);
+            }
             Err(e) => return Err(refused("BPF_LINK_CREATE", &e, Unavailable::Failed)),
         };
         let iterator = sys::iter_create(link.as_fd())
@@ -355,8 +359,8 @@ fn walk_processes(
 /// function the iterator attaches to.
 fn kernel_types() -> Result<KernelTypes, Unavailable> {
     let path = preflight::KERNEL_BTF;
-    let blob = sys::KernelBtf::open(path)
-        .map_err(|e| Unavailable::Load(format!("reading {path}: {e}")))?;
+    let blob =
+        sys::KernelBtf::open().map_err(|e| Unavailable::Load(format!("reading {path}: {e}")))?;
     let kernel = Types::parse(&blob).map_err(|e| Unavailable::Load(format!("{path}: {e}")))?;
     let local = Types::parse(object_btf()?)
         .map_err(|e| Unavailable::Load(format!("the object's BTF: {e}")))?;

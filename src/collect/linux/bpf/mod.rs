@@ -123,8 +123,8 @@ impl BpfOwnerMap {
         })
     }
 
-    /// Every socket fd of every process, or only those whose inode is in `wanted`, in the
-    /// kernel's walk order (by thread id, then fd). A process's fd table is walked once; a
+    /// Every socket fd of every process, or only those whose inode is in `wanted`, in no
+    /// particular order (a walk split by process joins the threads' shares). A process's fd table is walked once; a
     /// thread that unshared its fd table (`unshare(CLONE_FILES)`) adds its own rows under its
     /// process id, which `/proc/PID/fd` (the leader's table) does not show.
     pub fn socket_fds(

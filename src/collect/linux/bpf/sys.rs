@@ -137,7 +137,8 @@ pub fn iter_link_create(program: BorrowedFd) -> io::Result<OwnedFd> {
 }
 
 /// A link of the iterator program that walks the files of process `pid` only (Linux 6.1 and
-/// later: `union bpf_iter_link_info`'s `task.pid`; earlier kernels refuse it with EINVAL).
+/// later: `union bpf_iter_link_info`'s `task.pid`; 5.8 refuses it with EINVAL, 5.9-6.0, whose
+/// link info is 4 bytes, with E2BIG).
 pub fn iter_link_create_for_process(program: BorrowedFd, pid: u32) -> io::Result<OwnedFd> {
     // struct { __u32 tid; __u32 pid; __u32 pid_fd; } task, of union bpf_iter_link_info.
     let task: [u32; 3] = [0, pid, 0];
@@ -160,8 +161,11 @@ pub fn iter_create(link: BorrowedFd) -> io::Result<OwnedFd> {
 
 /// The kernel's BTF, mapped where the kernel allows it (6.16 and later map
 /// `/sys/kernel/btf/vmlinux` read-only and private: no copy, no 1,350 reads of 4 KB), read
-/// otherwise.
-pub enum KernelBtf {
+/// otherwise. Its parts are private: only `open` makes a mapping, of that one file, which
+/// the kernel generates and nothing writes.
+pub struct KernelBtf(Blob);
+
+enum Blob {
     Mapped {
         at: *mut std::ffi::c_void,
         len: usize,
@@ -170,7 +174,8 @@ pub enum KernelBtf {
 }
 
 impl KernelBtf {
-    pub fn open(path: &str) -> io::Result<KernelBtf> {
+    pub fn open() -> io::Result<KernelBtf> {
+        let path = super::preflight::KERNEL_BTF;
         let file = std::fs::File::open(path)?;
         let len = usize::try_from(file.metadata()?.len()).unwrap_or(0);
         if len > 0 {
@@ -187,10 +192,10 @@ impl KernelBtf {
                 )
             };
             if let Ok(at) = mapped {
-                return Ok(KernelBtf::Mapped { at, len });
+                return Ok(KernelBtf(Blob::Mapped { at, len }));
             }
         }
-        std::fs::read(path).map(KernelBtf::Read)
+        std::fs::read(path).map(|bytes| KernelBtf(Blob::Read(bytes)))
     }
 }
 
@@ -198,19 +203,19 @@ impl std::ops::Deref for KernelBtf {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        match self {
+        match &self.0 {
             // SAFETY: `at` is a live mapping of `len` readable bytes until drop.
-            KernelBtf::Mapped { at, len } => unsafe {
+            Blob::Mapped { at, len } => unsafe {
                 std::slice::from_raw_parts(at.cast::<u8>(), *len)
             },
-            KernelBtf::Read(bytes) => bytes,
+            Blob::Read(bytes) => bytes,
         }
     }
 }
 
 impl Drop for KernelBtf {
     fn drop(&mut self) {
-        if let KernelBtf::Mapped { at, len } = *self {
+        if let Blob::Mapped { at, len } = self.0 {
             // SAFETY: the mapping made in `open`, unmapped once; no slice of it outlives self.
             let _ = unsafe { rustix::mm::munmap(at, len) };
         }
