@@ -1,5 +1,5 @@
-//! Every network namespace and container: discovery (`discover.rs`), a dump of each namespace on
-//! a short-lived thread that enters it (below), names for namespaces and holders
+//! Every network namespace and container: discovery (`discover.rs`), a dump of each namespace
+//! from inside it by a few worker threads that enter one after another (below), names for namespaces and holders
 //! (`names.rs`), where published ports lead (`publish.rs`), and, without root, the tables of
 //! one visible process per namespace (`procnet.rs`).
 //!
@@ -19,6 +19,7 @@ use std::fs;
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use rustix::fd::{AsFd, OwnedFd};
@@ -32,7 +33,7 @@ use crate::model::{
 };
 use discover::{Discovery, Source};
 
-/// Namespaces dumped at once (each on its own short-lived thread).
+/// Worker threads that enter the namespaces, at most.
 const PARALLEL: usize = 8;
 /// How often (in refreshes) the container state files are read again.
 const RELOAD_CONTAINERS_EVERY: u32 = 10;
@@ -476,61 +477,86 @@ struct NsDump {
     range: Option<PortRange>,
 }
 
-/// Every found namespace's interface addresses, a few namespaces at a time.
+/// Every found namespace's interface addresses.
 fn addresses_of(discovery: &Discovery) -> BTreeMap<u64, Vec<IpAddr>> {
-    let list: Vec<(&u64, &discover::Found)> = discovery.found.iter().collect();
-    let mut all = BTreeMap::new();
-    for batch in list.chunks(PARALLEL) {
-        thread::scope(|scope| {
-            let handles: Vec<_> = batch
-                .iter()
-                .map(|&(&inode, found)| {
-                    let own = inode == discovery.own;
-                    scope.spawn(move || {
-                        if !own && sys::enter(found.fd.as_fd()).is_err() {
-                            return (inode, Vec::new());
-                        }
-                        (inode, interface_addresses())
-                    })
-                })
-                .collect();
-            for handle in handles {
-                if let Ok((inode, addresses)) = handle.join() {
-                    all.insert(inode, addresses);
-                }
-            }
-        });
-    }
-    all
+    in_each(discovery, |_| interface_addresses())
+        .into_iter()
+        .map(|(inode, addresses)| (inode, addresses.unwrap_or_default()))
+        .collect()
 }
 
-/// Dumps every found namespace, a few at a time, each on a fresh thread that enters it.
+/// Runs `work` inside each found namespace, in the order found, on a few worker threads that
+/// each enter one namespace after another. A thread per namespace would cost more than the
+/// dump it makes (50 namespaces: 50 thread starts against 50 setns calls). A namespace that
+/// cannot be entered (gone since discovery, or owned by another user namespace) gives its
+/// error instead.
+fn in_each<T: Send>(
+    discovery: &Discovery,
+    work: impl Fn(u64) -> T + Sync,
+) -> Vec<(u64, io::Result<T>)> {
+    let list: Vec<(&u64, &discover::Found)> = discovery.found.iter().collect();
+    let workers = thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(PARALLEL)
+        .min(list.len());
+    let next = AtomicUsize::new(0);
+    let done: Vec<Vec<(usize, io::Result<T>)>> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    // Threads start in the caller's namespace, the one discovery calls ours.
+                    let mut here = discovery.own;
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&(&inode, found)) = list.get(index) else {
+                            return done;
+                        };
+                        if here != inode {
+                            if let Err(error) = sys::enter(found.fd.as_fd()) {
+                                done.push((index, Err(error)));
+                                continue;
+                            }
+                            here = inode;
+                        }
+                        done.push((index, Ok(work(inode))));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut results: Vec<Option<io::Result<T>>> = (0..list.len()).map(|_| None).collect();
+    for (index, result) in done.into_iter().flatten() {
+        results[index] = Some(result);
+    }
+    list.iter()
+        .zip(results)
+        .map(|(&(&inode, _), result)| {
+            (
+                inode,
+                result.unwrap_or_else(|| Err(io::Error::other("panicked"))),
+            )
+        })
+        .collect()
+}
+
+/// Dumps every found namespace from inside it.
 fn dump_all(discovery: &Discovery, selection: Selection) -> Dumped {
     let mut dumped = Dumped::default();
-    let list: Vec<(&u64, &discover::Found)> = discovery.found.iter().collect();
-    for batch in list.chunks(PARALLEL) {
-        let results: Vec<io::Result<NsDump>> = thread::scope(|scope| {
-            let handles: Vec<_> = batch
-                .iter()
-                .map(|&(&inode, found)| {
-                    let own = inode == discovery.own;
-                    // The range the snapshot shows: the one namespace looked at (`--netns
-                    // NAME`), else the host's and ours.
-                    let range = own || Some(inode) == discovery.host || discovery.found.len() == 1;
-                    scope.spawn(move || dump_in(inode, &found.fd, own, range, selection))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(io::Error::other("panicked")))
-                })
-                .collect()
-        });
-        for (result, &(&inode, _)) in results.into_iter().zip(batch) {
-            merge(&mut dumped, inode, result);
-        }
+    // The range the snapshot shows: the one namespace looked at (`--netns NAME`), else the
+    // host's and ours.
+    let wants_range = |inode: u64| {
+        inode == discovery.own || Some(inode) == discovery.host || discovery.found.len() == 1
+    };
+    let results = in_each(discovery, |inode| {
+        dump_in(inode, wants_range(inode), selection)
+    });
+    for (inode, result) in results {
+        merge(&mut dumped, inode, result);
     }
     dumped
 }
@@ -564,21 +590,13 @@ fn explain_enter(error: &io::Error) -> String {
     }
 }
 
-/// Inside namespace `ns` (entering it unless it is ours): the tables, the addresses and the
-/// ephemeral range. The netlink sockets are made here, so they belong to that namespace.
-fn dump_in(
-    inode: u64,
-    ns: &OwnedFd,
-    own: bool,
-    want_range: bool,
-    selection: Selection,
-) -> io::Result<NsDump> {
-    if !own {
-        sys::enter(ns.as_fd())?;
-    }
-    let read = super::read_tables(&mut diag::Dumper::new(), selection, inode);
+/// In the calling thread's namespace (`inode`): the tables, and the ephemeral range when
+/// wanted. The netlink socket is made here, so it belongs to that namespace.
+fn dump_in(inode: u64, want_range: bool, selection: Selection) -> NsDump {
+    let counts = super::TableCounts::read();
+    let read = super::read_tables(&mut diag::Dumper::new(), selection, inode, Some(&counts));
     let range = want_range.then(super::own_ephemeral_range).flatten();
-    Ok(NsDump { inode, read, range })
+    NsDump { inode, read, range }
 }
 
 /// Established TCP connections of one namespace.
