@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::thread;
 use std::time::{Duration, Instant};
 
+use super::parallel::{self, Threads};
 use super::procfs::{self, Stat};
 use crate::collect::users::UserNames;
 use crate::model::{CMDLINE_CAP, Process, SafeText};
@@ -161,35 +161,13 @@ impl Raw {
 
 /// `read` of every pid, in order, spread over the cores from a few dozen pids on: five small
 /// /proc reads per new holder add up to ~20 ms on a host with 300 of them, on one core. A
-/// part whose thread failed reads as gone (None), never shifted onto other pids.
+/// pid whose thread failed reads as gone (None), never shifted onto other pids.
 fn read_parallel<T: Send>(pids: &[u32], read: impl Fn(u32) -> Option<T> + Sync) -> Vec<Option<T>> {
-    const PER_THREAD: usize = 32;
-    let threads = thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8)
-        .min(pids.len().div_ceil(PER_THREAD).max(1));
-    if threads == 1 {
-        return pids.iter().map(|&pid| read(pid)).collect();
-    }
-    let chunk = pids.len().div_ceil(threads);
-    thread::scope(|scope| {
-        let read = &read;
-        let handles: Vec<_> = pids
-            .chunks(chunk)
-            .map(|part| {
-                let handle = scope.spawn(move || part.iter().map(|&pid| read(pid)).collect());
-                (part.len(), handle)
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|(len, handle)| {
-                handle
-                    .join()
-                    .unwrap_or_else(|_| (0..len).map(|_| None).collect::<Vec<_>>())
-            })
-            .collect()
-    })
+    let workers = parallel::workers(pids.len(), 32);
+    parallel::map(pids, workers, Threads::CallerMayWork, |&pid| read(pid))
+        .into_iter()
+        .map(Option::flatten)
+        .collect()
 }
 
 #[cfg(test)]

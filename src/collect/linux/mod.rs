@@ -12,6 +12,7 @@ pub mod forwarders;
 pub mod mountinfo;
 pub mod netns;
 mod owners;
+mod parallel;
 mod procfs;
 pub mod procstat;
 mod visibility;

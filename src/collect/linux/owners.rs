@@ -9,13 +9,12 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::ffi::CStr;
 use std::fs;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
 
 use rustix::fd::OwnedFd;
 use rustix::fs::{OFlags, RawDir, readlinkat_raw};
 use rustix::io::Errno;
 
+use super::parallel::{self, Threads};
 use crate::collect::Hints;
 use crate::model::{OwnerMap, OwnerMapSource};
 
@@ -408,38 +407,18 @@ pub(super) struct Partial {
 /// Workers take pids from a shared counter, so one process with 20,000 fds does not leave the
 /// other cores idle.
 pub(super) fn scan_parallel(pids: &[u32], wanted: &HashSet<u64>, discover: bool) -> Vec<Partial> {
-    let workers = thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8)
-        .min(pids.len().div_ceil(32).max(1));
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut partial = Partial::default();
-        let mut dents = Vec::with_capacity(DENTS_BUFFER);
-        while let Some(&pid) = pids.get(next.fetch_add(1, Ordering::Relaxed)) {
-            scan_pid(
-                pid,
-                wanted,
-                discover,
-                &mut partial,
-                dents.spare_capacity_mut(),
-            );
-        }
-        partial
-    };
-    if pids.is_empty() || (wanted.is_empty() && !discover) {
+    if wanted.is_empty() && !discover {
         return Vec::new();
     }
-    if workers == 1 {
-        return vec![work()];
-    }
-    thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
-        handles
-            .into_iter()
-            .filter_map(|handle| handle.join().ok())
-            .collect()
-    })
+    let init = || (Partial::default(), Vec::with_capacity(DENTS_BUFFER));
+    let work = |(partial, dents): &mut (Partial, Vec<u8>), _: usize, &pid: &u32| {
+        scan_pid(pid, wanted, discover, partial, dents.spare_capacity_mut());
+    };
+    let workers = parallel::workers(pids.len(), 32);
+    parallel::fold(pids, workers, Threads::CallerMayWork, init, work)
+        .into_iter()
+        .map(|(partial, _)| partial)
+        .collect()
 }
 
 /// The number of open fds of `pid`: the size the kernel gives `/proc/<pid>/fd` (Linux 6.2 and

@@ -19,13 +19,13 @@ use std::fs;
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use rustix::fd::{AsFd, OwnedFd};
 
 use super::containers::ContainerIndex;
 use super::diag;
+use super::parallel::{self, Threads};
 use super::{FAMILIES, PROTOS};
 use crate::collect::{Hints, SocketSource, TableRead};
 use crate::model::{
@@ -33,8 +33,6 @@ use crate::model::{
 };
 use discover::{Discovery, Source};
 
-/// Worker threads that enter the namespaces, at most.
-const PARALLEL: usize = 8;
 /// How often (in refreshes) the container state files are read again.
 const RELOAD_CONTAINERS_EVERY: u32 = 10;
 /// Sockets checked with SIOCGSKNS per collection, at most.
@@ -495,51 +493,28 @@ fn in_each<T: Send>(
     work: impl Fn(u64) -> T + Sync,
 ) -> Vec<(u64, io::Result<T>)> {
     let list: Vec<(&u64, &discover::Found)> = discovery.found.iter().collect();
-    let workers = thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(PARALLEL)
-        .min(list.len());
-    let next = AtomicUsize::new(0);
-    let done: Vec<Vec<(usize, io::Result<T>)>> = thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    // Threads start in the caller's namespace, the one discovery calls ours.
-                    let mut here = discovery.own;
-                    let mut done = Vec::new();
-                    loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&(&inode, found)) = list.get(index) else {
-                            return done;
-                        };
-                        if here != inode {
-                            if let Err(error) = sys::enter(found.fd.as_fd()) {
-                                done.push((index, Err(error)));
-                                continue;
-                            }
-                            here = inode;
-                        }
-                        done.push((index, Ok(work(inode))));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    let mut results: Vec<Option<io::Result<T>>> = (0..list.len()).map(|_| None).collect();
-    for (index, result) in done.into_iter().flatten() {
-        results[index] = Some(result);
-    }
+    let workers = parallel::workers(list.len(), 1);
+    // Each worker starts in the caller's namespace, the one discovery calls ours.
+    let init = || (discovery.own, Vec::new());
+    let run = |(here, done): &mut (u64, Vec<(usize, io::Result<T>)>),
+               index: usize,
+               &(&inode, found): &(&u64, &discover::Found)| {
+        if *here != inode {
+            if let Err(error) = sys::enter(found.fd.as_fd()) {
+                done.push((index, Err(error)));
+                return;
+            }
+            *here = inode;
+        }
+        done.push((index, Ok(work(inode))));
+    };
+    let parts = parallel::fold(&list, workers, Threads::Own, init, run);
+    let results = parallel::in_order(list.len(), parts.into_iter().map(|(_, d)| d).collect());
     list.iter()
         .zip(results)
         .map(|(&(&inode, _), result)| {
-            (
-                inode,
-                result.unwrap_or_else(|| Err(io::Error::other("panicked"))),
-            )
+            let result = result.unwrap_or_else(|| Err(io::Error::other("panicked")));
+            (inode, result)
         })
         .collect()
 }
