@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use rustix::fd::OwnedFd;
 
 use super::super::mountinfo;
+use super::super::parallel::{self, Threads};
 
 /// The init network namespace's inode on kernels that fix it (NET_NS_INIT_INO, 6.x).
 pub const NET_NS_INIT_INO: u64 = 0xEFFF_FFF9;
@@ -129,6 +130,22 @@ pub fn discover_with(memory: &mut Memory, pids: &[u32]) -> Discovery {
     memory.pids.retain(|pid, _| live.contains(pid));
     let own_mnt = inode_of(Path::new("/proc/self/ns/mnt"));
     let own_user = inode_of(Path::new("/proc/self/ns/user"));
+    // A few stats per new process (its namespace, its threads', its mount namespace's): on
+    // every core, from a few dozen processes on.
+    let fresh: Vec<u32> = pids
+        .iter()
+        .copied()
+        .filter(|pid| !memory.pids.contains_key(pid))
+        .collect();
+    let workers = parallel::workers(fresh.len(), 32);
+    let visits = parallel::map(&fresh, workers, Threads::CallerMayWork, |&pid| {
+        visit_process(pid, own_mnt, own_user)
+    });
+    let mut visits: HashMap<u32, Visit> = fresh
+        .into_iter()
+        .zip(visits)
+        .filter_map(|(pid, visit)| Some((pid, visit?)))
+        .collect();
     let mut new_tables: BTreeMap<u64, u32> = BTreeMap::new();
     for &pid in pids {
         if let Some(seen) = memory.pids.get(&pid) {
@@ -137,21 +154,17 @@ pub fn discover_with(memory: &mut Memory, pids: &[u32]) -> Discovery {
             }
             continue;
         }
-        let seen = visit_process(&mut discovery, pid);
-        memory.pids.insert(pid, seen);
-        // The mount tables that may hold an nsfs bind mount the others lack: ours (where
-        // `ip netns`, docker, podman and CNI make theirs, and where they propagate from), and
-        // those of mount namespaces made in another user namespace (rootless podman keeps its
-        // namespaces under /run/user/UID/netns there). A mount namespace root made for one
-        // process (`ip netns exec` makes one per command) holds copies of ours: reading 50 of
-        // them costs more than all the rest of the discovery.
-        if let Some(mnt) = inode_of(&PathBuf::from(format!("/proc/{pid}/ns/mnt")))
+        let Some(visit) = visits.remove(&pid) else {
+            continue;
+        };
+        for (path, inode, source) in &visit.seen {
+            note(&mut discovery, *inode, path, pid, *source);
+        }
+        memory.pids.insert(pid, visit.seen);
+        if let Some(mnt) = visit.mount_table
             && !memory.mount_tables.contains(&mnt)
-            && !new_tables.contains_key(&mnt)
-            && (Some(mnt) == own_mnt
-                || inode_of(&PathBuf::from(format!("/proc/{pid}/ns/user"))) != own_user)
         {
-            new_tables.insert(mnt, pid);
+            new_tables.entry(mnt).or_insert(pid);
         }
     }
     for (&mnt, &pid) in &new_tables {
@@ -186,32 +199,44 @@ fn host_namespace(discovery: &Discovery) -> Option<u64> {
     })
 }
 
-/// The namespaces of a process and of each of its threads, noted; returns where each was.
-fn visit_process(discovery: &mut Discovery, pid: u32) -> Vec<(PathBuf, u64, Source)> {
+/// What one process shows of its namespaces.
+struct Visit {
+    /// Where each of its tasks' network namespaces was reached, and how.
+    seen: Vec<(PathBuf, u64, Source)>,
+    /// Its mount namespace, when its mount table may hold an nsfs bind mount the others lack:
+    /// ours (where `ip netns`, docker, podman and CNI make theirs, and where they propagate
+    /// from), and those made in another user namespace (rootless podman keeps its namespaces
+    /// under /run/user/UID/netns there). A mount namespace made for one process (`ip netns
+    /// exec` makes one per command) holds copies of ours: reading 50 of them costs more than
+    /// all the rest of the discovery.
+    mount_table: Option<u64>,
+}
+
+/// The namespaces of a process and of each of its threads.
+fn visit_process(pid: u32, own_mnt: Option<u64>, own_user: Option<u64>) -> Visit {
     let mut seen = Vec::new();
     let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+    let mount_table = inode_of(&PathBuf::from(format!("/proc/{pid}/ns/mnt"))).filter(|&mnt| {
+        Some(mnt) == own_mnt || inode_of(&PathBuf::from(format!("/proc/{pid}/ns/user"))) != own_user
+    });
     let Some(own) = inode_of(&path) else {
-        return seen;
+        return Visit { seen, mount_table };
     };
-    note(discovery, own, &path, pid, Source::Process);
     seen.push((path, own, Source::Process));
     // A task dir's link count is 2 + its threads: look at the threads only where there are.
     let threads =
         fs::metadata(format!("/proc/{pid}/task")).map_or(0, |m| m.nlink().saturating_sub(2));
-    if threads <= 1 {
-        return seen;
-    }
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return seen;
-    };
-    for task in tasks.flatten() {
-        let path = task.path().join("ns/net");
-        if let Some(inode) = inode_of(&path).filter(|&i| i != own) {
-            note(discovery, inode, &path, pid, Source::Thread);
-            seen.push((path, inode, Source::Thread));
+    if threads > 1
+        && let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task"))
+    {
+        for task in tasks.flatten() {
+            let path = task.path().join("ns/net");
+            if let Some(inode) = inode_of(&path).filter(|&i| i != own) {
+                seen.push((path, inode, Source::Thread));
+            }
         }
     }
-    seen
+    Visit { seen, mount_table }
 }
 
 /// Records that `pid` has a task in namespace `inode` (reachable at `path`), opening the
@@ -278,14 +303,43 @@ pub fn open_namespace(path: &Path, inode: u64) -> Option<OwnedFd> {
     (now.st_ino == inode).then_some(fd)
 }
 
-/// The inode of a namespace link (stat follows it to the nsfs inode).
+/// The inode of a namespace: from the text of a `/proc/PID/ns/*` link (`net:[4026531840]`),
+/// else (a bind mount of one) from a stat. The kernel formats a link's text, where a stat
+/// through it makes it find or build the namespace's nsfs dentry: 5 against 12 µs here, for
+/// three links per process.
 pub fn inode_of(path: &Path) -> Option<u64> {
-    fs::metadata(path).ok().map(|m| m.ino())
+    match fs::read_link(path) {
+        Ok(text) => link_inode(text.as_os_str().as_encoded_bytes()),
+        Err(_) => fs::metadata(path).ok().map(|m| m.ino()),
+    }
+}
+
+/// `net:[4026531840]` → 4026531840.
+fn link_inode(text: &[u8]) -> Option<u64> {
+    let start = text.iter().position(|&b| b == b'[')? + 1;
+    let digits = text.get(start..text.len().checked_sub(1)?)?;
+    (text.last() == Some(&b']'))
+        .then(|| std::str::from_utf8(digits).ok()?.parse().ok())
+        .flatten()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_and_a_stat_give_the_same_inode() {
+        let link = Path::new("/proc/self/ns/net");
+        assert_eq!(
+            inode_of(link),
+            fs::metadata(link).ok().map(|m| m.ino()),
+            "through the link's text"
+        );
+        assert_eq!(link_inode(b"net:[4026531840]"), Some(4026531840));
+        assert_eq!(link_inode(b"net:[]"), None);
+        assert_eq!(link_inode(b"net:[12"), None);
+        assert_eq!(link_inode(b"socket:[x]"), None);
+    }
 
     #[test]
     fn our_own_namespace_is_found() {

@@ -7,15 +7,23 @@ use std::path::Path;
 
 use super::super::cgroup;
 use super::super::containers::{ContainerIndex, ContainerInfo, normalize_netns_path};
+use super::super::parallel::{self, Threads};
 use super::discover::{Discovery, Found, Source};
 use super::sys;
 use crate::model::{ContainerFacts, Netns, NetnsKind, SafeText, Snapshot};
 
+/// Every found namespace named; on every core from a few dozen on (a name may take a cgroup
+/// read per process inside).
 pub fn name_all(discovery: &Discovery, containers: &ContainerIndex) -> BTreeMap<u64, Netns> {
-    discovery
-        .found
-        .values()
-        .map(|found| (found.inode, name_one(found, discovery, containers)))
+    let found: Vec<&Found> = discovery.found.values().collect();
+    let workers = parallel::workers(found.len(), 16);
+    let named = parallel::map(&found, workers, Threads::CallerMayWork, |found| {
+        name_one(found, discovery, containers)
+    });
+    found
+        .iter()
+        .zip(named)
+        .filter_map(|(found, netns)| Some((found.inode, netns?)))
         .collect()
 }
 
@@ -151,8 +159,13 @@ fn ip_netns_name(mounts: &[std::path::PathBuf]) -> Option<SafeText> {
 /// Each holder's container and systemd unit, from its cgroup (in every namespace, the host's
 /// too).
 pub fn label_holders(snapshot: &mut Snapshot, containers: &ContainerIndex) {
-    for process in snapshot.processes.values_mut() {
-        let Ok(info) = cgroup::read(Path::new("/"), process.pid) else {
+    let pids: Vec<u32> = snapshot.processes.keys().copied().collect();
+    let workers = parallel::workers(pids.len(), 16);
+    let infos = parallel::map(&pids, workers, Threads::CallerMayWork, |&pid| {
+        cgroup::read(Path::new("/"), pid).ok()
+    });
+    for (process, info) in snapshot.processes.values_mut().zip(infos) {
+        let Some(info) = info.flatten() else {
             continue;
         };
         process.container = info.container.as_ref().map(|reference| {
