@@ -104,6 +104,11 @@ fn one_line(error: &clap::Error) -> String {
         }
         if let Some(ContextValue::Strings(valid)) = error.get(ContextKind::ValidValue) {
             let valid = valid.join(", ");
+            // `--owner-scan` last, or `--owner-scan=`: clap reports an empty value.
+            if value.is_empty() {
+                return sanitize::sanitize_str(&format!("{arg} needs a value: one of {valid}"))
+                    .into_owned();
+            }
             return sanitize::sanitize_str(&format!(
                 "invalid value '{value}' for {arg}: use one of {valid}"
             ))

@@ -211,6 +211,15 @@ fn each_option_names_itself_and_what_it_accepts() {
         ),
         (&["--yes"], &["--kill"]),
         (&["--format", "xml"], &["'xml'", "table, json"]),
+        (
+            &["--once", "--owner-scan"],
+            &["--owner-scan <HOW> needs a value: one of auto, bpf, proc"],
+        ),
+        (
+            &["--owner-scan=", "--once"],
+            &["--owner-scan <HOW> needs a value: one of auto, bpf, proc"],
+        ),
+        (&["--color"], &["--color <WHEN> needs a value: one of"]),
         (&["--json", "--format", "table"], &["--format"]),
     ];
     for (args, wanted) in table {
