@@ -758,6 +758,44 @@ fn help_overlay_keeps_its_last_lines_when_lines_wrap() {
     }
 }
 
+/// At 80×24 the help is taller than the screen: the moving keys scroll it (and not the table
+/// behind it), the title says there is more, and a wrapped line starts under its column.
+#[test]
+fn help_overlay_scrolls_where_it_does_not_fit() {
+    let mut app = app_with(fixed_snapshot());
+    let selected = app.selected;
+    press_char(&mut app, '?');
+    let screen = text(&render(&mut app, 80, 24));
+    assert!(screen.contains("help · ↓ more"), "{screen}");
+    assert!(!screen.contains("outgoing connections"), "{screen}");
+    assert!(
+        screen.contains("│                            CAP_NET_BIND_SERVICE"),
+        "a wrapped line starts under its column:\n{screen}"
+    );
+    press(&mut app, KeyCode::End, KeyModifiers::NONE);
+    let screen = text(&render(&mut app, 80, 24));
+    for wanted in [
+        "Dynamic/private 49152–65535",
+        "may also be handed to outgoing connections",
+        "help · ↑ more",
+    ] {
+        assert!(screen.contains(wanted), "{wanted:?} after End:\n{screen}");
+    }
+    assert_eq!(app.selected, selected, "the table behind did not move");
+    press_char(&mut app, 'k');
+    let screen = text(&render(&mut app, 80, 24));
+    assert!(screen.contains("help · ↑↓ more"), "{screen}");
+    press(&mut app, KeyCode::Home, KeyModifiers::NONE);
+    let screen = text(&render(&mut app, 80, 24));
+    assert!(screen.contains("↑ ↓  j k"), "{screen}");
+    // Where it fits, nothing scrolls and the title says only how to close it.
+    press(&mut app, KeyCode::End, KeyModifiers::NONE);
+    let screen = text(&render(&mut app, 100, 40));
+    assert!(screen.contains("help · ? or Esc closes"), "{screen}");
+    assert!(screen.contains("↑ ↓  j k"), "{screen}");
+    assert_eq!(app.selected, selected);
+}
+
 #[test]
 fn kill_key_explains_what_it_cannot_stop() {
     let mut app = app_with(fixed_snapshot());

@@ -170,6 +170,9 @@ pub struct App {
     pub offset: usize,
     /// Where the table was last drawn: (top row on screen, height), for mouse clicks and pages.
     pub table_area: Option<(u16, u16)>,
+    /// The help's first line shown, and how far it can scroll at the last drawn size.
+    pub help_scroll: u16,
+    pub help_max_scroll: u16,
     /// The details pane's wrapped lines, for (generation, socket, width, colour).
     pub details_cache: Option<(DetailsKey, Vec<ratatui::text::Line<'static>>)>,
     /// The bind check last asked of the collector, and the snapshot it was asked for: asked
@@ -212,6 +215,8 @@ impl App {
             selected: 0,
             offset: 0,
             table_area: None,
+            help_scroll: 0,
+            help_max_scroll: 0,
             details_cache: None,
             bind_asked: None,
             bind: None,
@@ -274,6 +279,14 @@ impl App {
                     self.filter_input(input);
                 }
                 return Effect::None;
+            }
+            Overlay::Help => {
+                self.overlay = Overlay::Help;
+                if let Some(command) = keys::command_for(key)
+                    && self.scroll_help(command)
+                {
+                    return Effect::None;
+                }
             }
             other => self.overlay = other,
         }
@@ -544,6 +557,7 @@ impl App {
             Command::End => self.selected = self.rows.len().saturating_sub(1),
             Command::Enter => self.enter(),
             Command::Help => {
+                self.help_scroll = 0;
                 self.overlay = match self.overlay {
                     Overlay::Help => Overlay::None,
                     _ => Overlay::Help,
@@ -721,6 +735,23 @@ impl App {
         } else if self.details {
             self.details = false;
         }
+    }
+
+    /// While the help is open, the moving keys scroll it (at 80×24 it is taller than the
+    /// screen). False for any other key.
+    fn scroll_help(&mut self, command: Command) -> bool {
+        let max = self.help_max_scroll;
+        let page = self.table_area.map_or(10, |(_, h)| h.max(2) - 1);
+        self.help_scroll = match command {
+            Command::Up => self.help_scroll.saturating_sub(1),
+            Command::Down => self.help_scroll.saturating_add(1).min(max),
+            Command::PageUp => self.help_scroll.saturating_sub(page),
+            Command::PageDown => self.help_scroll.saturating_add(page).min(max),
+            Command::Home => 0,
+            Command::End => max,
+            _ => return false,
+        };
+        true
     }
 
     fn page(&self) -> isize {

@@ -100,7 +100,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: Theme) {
     }
     footer(frame, bottom, app, theme);
     match &app.overlay {
-        Overlay::Help => help::draw(frame, area, theme),
+        Overlay::Help => help::draw(frame, area, app, theme),
         Overlay::ConfirmStop(plan) => confirm::draw(frame, area, plan, theme),
         _ => {}
     }
