@@ -40,7 +40,8 @@ impl BpfScan {
     /// overlaps reading the socket tables instead of following it. It costs what a filtered
     /// one does: without the namespace the rows are filtered here anyway, and with it the
     /// first scan wants every socket. A socket bound after that walk and before its table
-    /// was read has no holder in that first answer; `ss -p` reads owners before tables too.
+    /// was read has no holder in that first answer (`ss -p` reads owners before tables too);
+    /// the next update looks for it again ([`Partial::early`]).
     pub fn start(discover: bool) -> Self {
         let options = LoadOptions { netns: discover };
         let loading = thread::Builder::new()
@@ -95,12 +96,16 @@ impl FullScan for BpfScan {
                 return Vec::new();
             }
             // The first walk has every socket (and, with `discover`, the namespace fds).
-            let walk = match first.take() {
-                Some(walk) if discover == self.discover => walk,
-                _ => Self::walk(map, pids, wanted, discover),
+            let (walk, early) = match first.take() {
+                Some(walk) if discover == self.discover => (walk, true),
+                _ => (Self::walk(map, pids, wanted, discover), false),
             };
             match walk {
-                Ok(walk) => return vec![parts(walk, wanted, discover)],
+                Ok(walk) => {
+                    let mut part = parts(walk, wanted, discover);
+                    part.early = early;
+                    return vec![part];
+                }
                 Err(why) => self.state = State::Proc(why.to_string()),
             }
         }

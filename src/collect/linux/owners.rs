@@ -221,6 +221,7 @@ impl OwnerIndex {
         self.fd_counts.clear();
         self.exhausted = false;
         let parts = full.scan(pids, wanted, self.discover);
+        let early = parts.iter().any(|p| p.early);
         self.hints = Hints::default();
         for part in &parts {
             self.hints.netns_fds.extend(&part.netns_fds);
@@ -233,7 +234,11 @@ impl OwnerIndex {
         self.record(parts);
         self.pids = pids.iter().copied().collect();
         let held = self.held_inodes();
-        self.orphans = wanted.difference(&held).copied().collect();
+        // After an early walk, the next update scans again for what it lacked.
+        self.orphans = match early {
+            true => HashSet::default(),
+            false => wanted.difference(&held).copied().collect(),
+        };
         self.refreshes_since_full = 0;
         self.primed = true;
     }
@@ -402,6 +407,9 @@ pub(super) struct Partial {
     /// pid → open fds when scanned, for processes that hold a wanted socket.
     pub fd_counts: Vec<(u32, u64)>,
     pub exhausted: bool,
+    /// Made before the socket tables were read (the BPF path's first walk): a wanted socket
+    /// it lacks may have been bound since, so it is not taken to have no holder.
+    pub early: bool,
 }
 
 /// Workers take pids from a shared counter, so one process with 20,000 fds does not leave the
@@ -613,5 +621,53 @@ mod tests {
         let scan = scan(&HashSet::from_iter([inode]));
         assert!(scan.proc_readable);
         assert_eq!(scan.owners.get(&inode), Some(&vec![std::process::id()]));
+    }
+
+    /// The BPF path's first walk runs before the tables are read: a socket bound in between
+    /// is in the table but not in the walk. It must not be taken for a socket without a
+    /// holder, which the live view would believe until the next periodic full scan (30 s).
+    #[test]
+    fn a_socket_newer_than_the_early_walk_is_looked_for_again() {
+        struct EarlyThenProc {
+            scans: u32,
+        }
+        impl FullScan for EarlyThenProc {
+            fn scan(
+                &mut self,
+                pids: &[u32],
+                wanted: &HashSet<u64>,
+                discover: bool,
+            ) -> Vec<Partial> {
+                self.scans += 1;
+                match self.scans {
+                    // The walk made before the listener below existed.
+                    1 => vec![Partial {
+                        early: true,
+                        ..Partial::default()
+                    }],
+                    _ => scan_parallel(pids, wanted, discover),
+                }
+            }
+            fn used(&mut self) -> OwnerMap {
+                OwnerMap::default()
+            }
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let fd_path = format!("/proc/self/fd/{}", {
+            use std::os::fd::AsRawFd;
+            listener.as_raw_fd()
+        });
+        let inode = fs::metadata(fd_path).expect("stat fd").ino();
+        let wanted = HashSet::from_iter([inode]);
+        let mut full = EarlyThenProc { scans: 0 };
+        let mut index = OwnerIndex::default();
+        index.update_with(&wanted, &mut full);
+        assert!(!index.scan(&wanted).owners.contains_key(&inode));
+        index.update_with(&wanted, &mut full);
+        assert_eq!(full.scans, 2, "the next refresh scans again");
+        assert_eq!(
+            index.scan(&wanted).owners.get(&inode),
+            Some(&vec![std::process::id()])
+        );
     }
 }
