@@ -6,7 +6,7 @@ use rustc_hash::FxHashSet as HashSet;
 use std::collections::HashSet as StdHashSet;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd as _, AsRawFd as _, OwnedFd};
+use std::os::fd::{AsFd as _, OwnedFd};
 
 use aya_obj::Object;
 use aya_obj::btf::Btf;
@@ -48,8 +48,8 @@ pub struct Loaded {
     /// The verified program; closed on drop, and with it everything in the kernel (nothing is
     /// pinned, and links and iterators live only as long as one walk).
     program: OwnedFd,
-    wanted: OwnedFd,
-    config: OwnedFd,
+    wanted: sys::MapFd,
+    config: sys::MapFd,
     /// What `wanted` holds now, so a refresh sends only the difference.
     in_kernel: HashSet<u64>,
     /// What `config` says now; None before the first call.
@@ -141,7 +141,7 @@ impl Loaded {
             program_refused(&error, &log)
         })?;
 
-        let mut by_name: Vec<(&str, Option<OwnedFd>)> = definitions
+        let mut by_name: Vec<(&str, Option<sys::MapFd>)> = definitions
             .iter()
             .map(|(name, _)| name.as_str())
             .zip(maps.into_iter().map(Some))
@@ -268,7 +268,8 @@ impl Loaded {
             | if self.options.netns { READ_NETNS } else { 0 }
             | if namespace_fds { READ_NSFS } else { 0 };
         if self.flags != Some(flags) {
-            sys::map_update(self.config.as_fd(), &0u32, &flags)
+            self.config
+                .update(&0u32, &flags)
                 .map_err(|e| refused("BPF_MAP_UPDATE_ELEM config", &e, Unavailable::Failed))?;
             self.flags = Some(flags);
         }
@@ -279,14 +280,14 @@ impl Loaded {
     fn sync_wanted(&mut self, wanted: &HashSet<u64>) -> Result<(), Unavailable> {
         let gone: Vec<u64> = self.in_kernel.difference(wanted).copied().collect();
         for inode in gone {
-            sys::map_delete(self.wanted.as_fd(), &inode).map_err(|e| {
+            self.wanted.delete(&inode).map_err(|e| {
                 refused("BPF_MAP_DELETE_ELEM wanted_inodes", &e, Unavailable::Failed)
             })?;
             self.in_kernel.remove(&inode);
         }
         for &inode in wanted {
             if !self.in_kernel.contains(&inode) {
-                sys::map_update(self.wanted.as_fd(), &inode, &1u8).map_err(|e| {
+                self.wanted.update(&inode, &1u8).map_err(|e| {
                     refused("BPF_MAP_UPDATE_ELEM wanted_inodes", &e, Unavailable::Failed)
                 })?;
                 self.in_kernel.insert(inode);

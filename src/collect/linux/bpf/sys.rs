@@ -12,7 +12,7 @@
 use std::ffi::CStr;
 use std::io;
 use std::mem;
-use std::os::fd::{AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd};
+use std::os::fd::{AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd, RawFd};
 
 use aya_obj::generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_insn, bpf_prog_type};
 
@@ -68,7 +68,57 @@ pub struct MapSpec<'a> {
     pub map_flags: u32,
 }
 
-pub fn map_create(spec: &MapSpec) -> io::Result<OwnedFd> {
+/// A map, with the key and value sizes it was made with: updates and deletes check their
+/// types against them, since the kernel reads that many bytes from what it is handed.
+pub struct MapFd {
+    fd: OwnedFd,
+    key_size: u32,
+    value_size: u32,
+}
+
+impl MapFd {
+    pub fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Sets `key` to `value` (any flags: create or replace).
+    pub fn update<K: Copy, V: Copy>(&self, key: &K, value: &V) -> io::Result<()> {
+        self.check::<K>(self.key_size, "key")?;
+        self.check::<V>(self.value_size, "value")?;
+        let mut attr = zeroed();
+        // SAFETY: writing members of a zeroed union of plain integers.
+        let elem = unsafe { &mut attr.__bindgen_anon_2 };
+        elem.map_fd = self.fd.as_raw_fd() as u32;
+        elem.key = std::ptr::from_ref(key) as u64;
+        elem.__bindgen_anon_1.value = std::ptr::from_ref(value) as u64;
+        bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+    }
+
+    pub fn delete<K: Copy>(&self, key: &K) -> io::Result<()> {
+        self.check::<K>(self.key_size, "key")?;
+        let mut attr = zeroed();
+        // SAFETY: writing members of a zeroed union of plain integers.
+        let elem = unsafe { &mut attr.__bindgen_anon_2 };
+        elem.map_fd = self.fd.as_raw_fd() as u32;
+        elem.key = std::ptr::from_ref(key) as u64;
+        bpf(bpf_cmd::BPF_MAP_DELETE_ELEM, &mut attr).map(drop)
+    }
+
+    fn check<T>(&self, size: u32, what: &str) -> io::Result<()> {
+        match usize::try_from(size) == Ok(std::mem::size_of::<T>()) {
+            true => Ok(()),
+            false => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the map's {what} is {size} bytes, not {}",
+                    std::mem::size_of::<T>()
+                ),
+            )),
+        }
+    }
+}
+
+pub fn map_create(spec: &MapSpec) -> io::Result<MapFd> {
     let mut attr = zeroed();
     // SAFETY (each union access below): writing a member of a zeroed union of plain integers.
     let create = unsafe { &mut attr.__bindgen_anon_1 };
@@ -78,26 +128,11 @@ pub fn map_create(spec: &MapSpec) -> io::Result<OwnedFd> {
     create.max_entries = spec.max_entries;
     create.map_flags = spec.map_flags;
     create.map_name = object_name(spec.name);
-    bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr)
-}
-
-/// Sets `key` to `value` (any flags: create or replace). `K` and `V` are the map's exact key
-/// and value types, plain integers here.
-pub fn map_update<K: Copy, V: Copy>(map: BorrowedFd, key: &K, value: &V) -> io::Result<()> {
-    let mut attr = zeroed();
-    let elem = unsafe { &mut attr.__bindgen_anon_2 };
-    elem.map_fd = map.as_raw_fd() as u32;
-    elem.key = std::ptr::from_ref(key) as u64;
-    elem.__bindgen_anon_1.value = std::ptr::from_ref(value) as u64;
-    bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
-}
-
-pub fn map_delete<K: Copy>(map: BorrowedFd, key: &K) -> io::Result<()> {
-    let mut attr = zeroed();
-    let elem = unsafe { &mut attr.__bindgen_anon_2 };
-    elem.map_fd = map.as_raw_fd() as u32;
-    elem.key = std::ptr::from_ref(key) as u64;
-    bpf(bpf_cmd::BPF_MAP_DELETE_ELEM, &mut attr).map(drop)
+    Ok(MapFd {
+        fd: bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr)?,
+        key_size: spec.key_size,
+        value_size: spec.value_size,
+    })
 }
 
 /// Loads a BPF iterator program attached to the kernel function with BTF id `attach_btf_id`
@@ -219,5 +254,55 @@ impl Drop for KernelBtf {
             // SAFETY: the mapping made in `open`, unmapped once; no slice of it outlives self.
             let _ = unsafe { rustix::mm::munmap(at, len) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// BPF_MAP_TYPE_HASH (1) keyed by a socket inode, as the wanted map is.
+    fn inode_map() -> Option<MapFd> {
+        let spec = MapSpec {
+            name: "ps_test",
+            map_type: 1,
+            key_size: 8,
+            value_size: 1,
+            max_entries: 4,
+            map_flags: 0,
+        };
+        match map_create(&spec) {
+            Ok(map) => Some(map),
+            Err(error) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "CI=true, but BPF_MAP_CREATE was refused: {error}"
+                );
+                eprintln!("skipped: BPF_MAP_CREATE refused ({error}); needs root or CAP_BPF");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_or_value_of_the_wrong_size_is_refused_before_the_kernel_reads_it() {
+        let Some(map) = inode_map() else {
+            return;
+        };
+        map.update(&7u64, &1u8).expect("the map's own types");
+        map.delete(&7u64).expect("delete by the map's key type");
+        for error in [
+            map.update(&7u32, &1u8).expect_err("refused"),
+            map.update(&7u64, &1u32).expect_err("refused"),
+            map.delete(&7u16).expect_err("refused"),
+        ] {
+            assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{error}");
+        }
+        assert!(
+            map.update(&7u32, &1u8)
+                .expect_err("refused")
+                .to_string()
+                .contains("key is 8 bytes, not 4")
+        );
     }
 }
