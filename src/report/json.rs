@@ -462,9 +462,99 @@ pub fn write_json(
     // into the caller's buffer, a fifth of `--once --json` on 1,800 sockets. A buffer of its
     // own makes them plain copies.
     let mut buffered = io::BufWriter::with_capacity(1 << 16, &mut *out);
-    serde_json::to_writer_pretty(&mut buffered, &document).map_err(io::Error::from)?;
+    let mut serializer = serde_json::Serializer::with_formatter(&mut buffered, Pretty::default());
+    document
+        .serialize(&mut serializer)
+        .map_err(io::Error::from)?;
     writeln!(buffered)?;
     buffered.flush()
+}
+
+/// serde_json's `PrettyFormatter` (two spaces), byte for byte, but each line's break and
+/// indentation go out in one write instead of one per level: with 1,000 sockets of six
+/// levels, those small writes were a fifth of the document's time.
+#[derive(Default)]
+struct Pretty {
+    depth: usize,
+    has_value: bool,
+}
+
+/// `,` then a line break and room for 40 levels of indentation.
+const BREAK: &[u8; 82] =
+    b",\n                                                                                ";
+
+impl Pretty {
+    fn line<W: ?Sized + Write>(&self, writer: &mut W, comma: bool) -> io::Result<()> {
+        let start = usize::from(!comma);
+        let end = 2 + 2 * self.depth;
+        match BREAK.get(start..end) {
+            Some(bytes) => writer.write_all(bytes),
+            None => {
+                writer.write_all(&BREAK[start..2])?;
+                (0..self.depth).try_for_each(|_| writer.write_all(b"  "))
+            }
+        }
+    }
+}
+
+impl serde_json::ser::Formatter for Pretty {
+    fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        writer.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.line(writer, false)?;
+        }
+        writer.write_all(b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.line(writer, !first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        writer.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.line(writer, false)?;
+        }
+        writer.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.line(writer, !first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 fn table_error(error: &TableError) -> JsonTableError<'_> {
@@ -585,5 +675,34 @@ fn publication<'a>(snapshot: &Snapshot, publication: &'a Publication) -> JsonPub
             })
             .collect(),
         stop: publication.stop.as_deref(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pretty(value: &serde_json::Value) -> String {
+        let mut out = Vec::new();
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, Pretty::default());
+        value.serialize(&mut serializer).expect("serialize");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn the_formatter_writes_what_serde_jsons_pretty_one_does() {
+        let mut deep = serde_json::json!({"leaf": [1, {"k": null}]});
+        // Deeper than the prepared indentation, which then goes out one level at a time.
+        for i in 0..45 {
+            deep = serde_json::json!({ "level": i, "inner": [deep, [], {}] });
+        }
+        let value = serde_json::json!({
+            "empty_array": [], "empty_object": {}, "text": "a\nb\u{1b}\"",
+            "list": [1, 2.5, true, null, "x", [[]], [{}], {"a": {"b": [3]}}],
+            "deep": deep,
+        });
+        let want = serde_json::to_string_pretty(&value).expect("serialize");
+        assert_eq!(pretty(&value), want);
+        assert_eq!(pretty(&serde_json::json!([])), "[]");
     }
 }
