@@ -1240,6 +1240,23 @@ fn hidden_owner_summary_wraps_at_80_columns() {
     assert!(screen.contains("(run with sudo)"), "{screen}");
 }
 
+/// On a short screen the notice takes one row, cut with an ellipsis, and leaves the rows to
+/// the list (at 40×10 it took three of the ten).
+#[test]
+fn hidden_owner_summary_takes_one_row_on_a_short_screen() {
+    let mut app = app_with(fixed_snapshot());
+    let screen = self::screen(&render(&mut app, 40, 10));
+    assert!(
+        screen[2].starts_with("1 socket has a hidden owner"),
+        "{screen:#?}"
+    );
+    assert!(screen[2].ends_with('…'), "{screen:#?}");
+    assert!(
+        screen[3].starts_with("PROTO"),
+        "the list starts below: {screen:#?}"
+    );
+}
+
 #[test]
 fn collection_error_replaces_the_summary_until_the_next_snapshot() {
     let mut app = app_with(fixed_snapshot());

@@ -10,26 +10,47 @@ use super::Theme;
 use crate::present::Role;
 use crate::tui::app::App;
 
-/// The notice wraps onto at most this many rows.
+/// The notice wraps onto at most this many rows; on a screen shorter than `SHORT_SCREEN`
+/// it takes one, cut with an ellipsis, and leaves the rest to the list (the details pane
+/// says the same of each hidden owner).
 const NOTICE_ROWS: usize = 3;
+const SHORT_SCREEN: u16 = 16;
 
-pub fn height(app: &App, width: u16) -> u16 {
-    let notice_rows = notice_paragraph(app, Theme { color: false })
+pub fn height(app: &App, width: u16, screen_height: u16) -> u16 {
+    let short = screen_height < SHORT_SCREEN;
+    let notice_rows = notice_paragraph(app, Theme { color: false }, width, short)
         .map_or(0, |p| p.line_count(width).min(NOTICE_ROWS));
     2 + u16::try_from(notice_rows).unwrap_or(0)
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme, screen_height: u16) {
     let [top, notice] = Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(area);
     let lines = vec![first_line(app, theme), second_line(app, theme)];
     frame.render_widget(Paragraph::new(lines), top);
-    if let Some(paragraph) = notice_paragraph(app, theme) {
+    let short = screen_height < SHORT_SCREEN;
+    if let Some(paragraph) = notice_paragraph(app, theme, area.width, short) {
         frame.render_widget(paragraph, notice);
     }
 }
 
-fn notice_paragraph<'a>(app: &App, theme: Theme) -> Option<Paragraph<'a>> {
-    let (text, role) = notice(app)?;
+/// The notice, wrapped; with `one_row`, cut to `width` with an ellipsis instead.
+fn notice_paragraph<'a>(
+    app: &App,
+    theme: Theme,
+    width: u16,
+    one_row: bool,
+) -> Option<Paragraph<'a>> {
+    let (mut text, role) = notice(app)?;
+    if one_row {
+        let width = usize::from(width.max(1));
+        if text.chars().count() > width {
+            text = text.chars().take(width - 1).collect::<String>() + "…";
+        }
+        return Some(Paragraph::new(Line::from(Span::styled(
+            text,
+            theme.role(role),
+        ))));
+    }
     Some(Paragraph::new(Line::from(Span::styled(text, theme.role(role)))).wrap(Wrap { trim: true }))
 }
 

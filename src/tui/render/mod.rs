@@ -73,14 +73,14 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: Theme) {
         app.table_area = None;
         return too_small(frame, area, theme);
     }
-    let header_height = header::height(app, area.width);
+    let header_height = header::height(app, area.width, area.height);
     let [top, body, bottom] = Layout::vertical([
         Constraint::Length(header_height),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
     .areas(area);
-    header::draw(frame, top, app, theme);
+    header::draw(frame, top, app, theme, area.height);
     if app.details && app.selected_socket().is_some() {
         // The pane takes what its text needs, leaving the list at least a few rows.
         let lines = details::lines(app, theme, body.width.saturating_sub(2));
