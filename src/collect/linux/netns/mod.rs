@@ -65,6 +65,8 @@ pub struct NetnsTables {
     memory: discover::Memory,
     /// The namespaces whose last read had TCP listeners (only they have connections to count).
     tcp_listening: std::collections::BTreeSet<u64>,
+    /// Holders' cgroups, for their container and unit labels.
+    cgroups: names::CgroupCache,
 }
 
 impl NetnsTables {
@@ -81,6 +83,7 @@ impl NetnsTables {
             conns_turn: 0,
             memory: discover::Memory::default(),
             tcp_listening: std::collections::BTreeSet::new(),
+            cgroups: names::CgroupCache::default(),
         }
     }
 
@@ -301,7 +304,7 @@ impl SocketSource for NetnsTables {
     }
 
     fn annotate(&mut self, snapshot: &mut Snapshot) {
-        names::label_holders(snapshot, &self.containers);
+        names::label_holders(&mut snapshot.processes, &self.containers, &mut self.cgroups);
         // The namespaces' addresses tell where a forwarder leads: read only when one holds a
         // port (each read enters every namespace once more).
         self.addresses = match publish::any_forwarder(snapshot) {

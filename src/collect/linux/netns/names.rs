@@ -4,13 +4,16 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap as HashMap;
 
 use super::super::cgroup;
 use super::super::containers::{ContainerIndex, ContainerInfo, normalize_netns_path};
 use super::super::parallel::{self, Threads};
 use super::discover::{Discovery, Found, Source};
 use super::sys;
-use crate::model::{ContainerFacts, Netns, NetnsKind, SafeText, Snapshot};
+use crate::model::{ContainerFacts, Netns, NetnsKind, Process, SafeText};
 
 /// Every found namespace named; on every core from a few dozen on (a name may take a cgroup
 /// read per process inside).
@@ -156,16 +159,62 @@ fn ip_netns_name(mounts: &[std::path::PathBuf]) -> Option<SafeText> {
     })
 }
 
+/// Holders' cgroups by identity (pid and start time), so the live view does not read every
+/// holder's `/proc/PID/cgroup` (~28 µs each) again each time its picture changes. Read again
+/// after `REREAD_AFTER`, as the other facts are: a process rarely moves to another cgroup.
+#[derive(Debug, Default)]
+pub struct CgroupCache {
+    entries: HashMap<u32, Cached>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    start_ticks: u64,
+    read_at: Instant,
+    info: Option<cgroup::CgroupInfo>,
+}
+
+const REREAD_AFTER: Duration = Duration::from_secs(30);
+
 /// Each holder's container and systemd unit, from its cgroup (in every namespace, the host's
 /// too).
-pub fn label_holders(snapshot: &mut Snapshot, containers: &ContainerIndex) {
-    let pids: Vec<u32> = snapshot.processes.keys().copied().collect();
-    let workers = parallel::workers(pids.len(), 16);
-    let infos = parallel::map(&pids, workers, Threads::CallerMayWork, |&pid| {
+pub fn label_holders(
+    processes: &mut BTreeMap<u32, Process>,
+    containers: &ContainerIndex,
+    cache: &mut CgroupCache,
+) {
+    let now = Instant::now();
+    let entries = &mut cache.entries;
+    entries.retain(|pid, _| processes.contains_key(pid));
+    let stale: Vec<(u32, u64)> = processes
+        .values()
+        .filter(|p| {
+            entries.get(&p.pid).is_none_or(|c| {
+                c.start_ticks != p.start_ticks
+                    || now.saturating_duration_since(c.read_at) >= REREAD_AFTER
+            })
+        })
+        .map(|p| (p.pid, p.start_ticks))
+        .collect();
+    let workers = parallel::workers(stale.len(), 16);
+    let infos = parallel::map(&stale, workers, Threads::CallerMayWork, |&(pid, _)| {
         cgroup::read(Path::new("/"), pid).ok()
     });
-    for (process, info) in snapshot.processes.values_mut().zip(infos) {
-        let Some(info) = info.flatten() else {
+    for (&(pid, start_ticks), info) in stale.iter().zip(infos) {
+        let info = info.flatten();
+        entries.insert(
+            pid,
+            Cached {
+                start_ticks,
+                read_at: now,
+                info,
+            },
+        );
+    }
+    for process in processes.values_mut() {
+        let Some(info) = entries.get(&process.pid).and_then(|c| c.info.as_ref()) else {
+            process.container = None;
+            process.unit = None;
             continue;
         };
         process.container = info.container.as_ref().map(|reference| {
@@ -175,7 +224,7 @@ pub fn label_holders(snapshot: &mut Snapshot, containers: &ContainerIndex) {
                 .unwrap_or_else(|| reference.id.as_str().chars().take(12).collect());
             SafeText::new(&format!("{} {label}", reference.runtime.as_str()))
         });
-        process.unit = info.unit.filter(|u| u.is_service()).map(|u| u.name);
+        process.unit = info.unit.clone().filter(|u| u.is_service()).map(|u| u.name);
     }
 }
 
@@ -183,6 +232,57 @@ pub fn label_holders(snapshot: &mut Snapshot, containers: &ContainerIndex) {
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    /// A holder's cgroup is read once per identity: the same pid and start time take the
+    /// cached answer, a pid reused by another process (another start time) is read again.
+    #[test]
+    fn holder_cgroups_are_cached_by_pid_and_start_time() {
+        let me = std::process::id();
+        let process = |start_ticks| Process {
+            pid: me,
+            start_ticks,
+            ..Process::default()
+        };
+        let mut cache = CgroupCache::default();
+        let marked = cgroup::CgroupInfo {
+            unit: Some(cgroup::SystemdUnit {
+                name: SafeText::new("psT-cached.service"),
+                user: None,
+            }),
+            ..cgroup::CgroupInfo::default()
+        };
+        cache.entries.insert(
+            me,
+            Cached {
+                start_ticks: 7,
+                read_at: Instant::now(),
+                info: Some(marked),
+            },
+        );
+        let containers = ContainerIndex::default();
+        let mut processes = BTreeMap::from([(me, process(7))]);
+        label_holders(&mut processes, &containers, &mut cache);
+        let unit = processes[&me].unit.as_ref().map(|u| u.to_string());
+        assert_eq!(
+            unit.as_deref(),
+            Some("psT-cached.service"),
+            "the cached cgroup"
+        );
+
+        let mut processes = BTreeMap::from([(me, process(8))]);
+        label_holders(&mut processes, &containers, &mut cache);
+        let unit = processes[&me].unit.as_ref().map(|u| u.to_string());
+        assert_ne!(
+            unit.as_deref(),
+            Some("psT-cached.service"),
+            "read again: {unit:?}"
+        );
+        assert_eq!(cache.entries[&me].start_ticks, 8);
+
+        // Holders gone from the picture are forgotten.
+        label_holders(&mut BTreeMap::new(), &containers, &mut cache);
+        assert!(cache.entries.is_empty());
+    }
 
     #[test]
     fn ip_netns_names_are_the_file_under_run_netns() {
