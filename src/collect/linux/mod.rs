@@ -173,9 +173,16 @@ pub(super) fn own_ephemeral_range() -> Option<PortRange> {
 
 /// How many sockets each table of the calling thread's network namespace holds, from
 /// `/proc/thread-self/net/sockstat` and `sockstat6`: the kernel's own count, per namespace, of
-/// the sockets in its hashes, listening and bound ones among them. A dump of an empty table
-/// still walks the whole host-wide listening or UDP hash (16,384 buckets: 25–55 µs here), so a
-/// namespace with only IPv4 TCP listeners needs one dump, not four.
+/// the sockets in its hashes (TCP listeners and connections; every bound UDP socket; not
+/// TIME_WAIT or bound-only TCP sockets). A dump of an empty table still walks the whole
+/// host-wide listening or UDP hash (16,384 buckets: 25–55 µs here), so a namespace with only
+/// IPv4 TCP listeners needs one dump, not four.
+///
+/// The count is a sum of per-CPU counters read without a lock: it can miss a socket only if
+/// that socket was hashed and unhashed again within the few microseconds of the sum, which
+/// no socket a dump would show can do. Before Linux 5.2 ("proc: fix /proc/net/* after
+/// setns(2)") a thread's `/proc/.../net` could still show the namespace it left, and the
+/// workers enter several in turn: there, nothing is read and every table is dumped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct TableCounts {
     /// Per family (IPv4, IPv6) and protocol (TCP, UDP); None where the file did not say.
@@ -185,6 +192,9 @@ pub(super) struct TableCounts {
 impl TableCounts {
     pub(super) fn read() -> Self {
         let mut counts = TableCounts::default();
+        if !procfs_follows_setns() {
+            return counts;
+        }
         for (path, family) in [
             ("/proc/thread-self/net/sockstat", 0),
             ("/proc/thread-self/net/sockstat6", 1),
@@ -216,6 +226,27 @@ impl TableCounts {
         let family = usize::from(family == Family::Ipv6);
         let proto = usize::from(proto == Proto::Udp);
         self.inuse[family][proto] == Some(0)
+    }
+}
+
+/// Does a thread's `/proc/thread-self/net` follow it into the namespace it enters? From Linux
+/// 5.2 on (see [`TableCounts`]).
+fn procfs_follows_setns() -> bool {
+    static FOLLOWS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FOLLOWS.get_or_init(|| {
+        let uname = rustix::system::uname();
+        release_at_least(&uname.release().to_string_lossy(), (5, 2))
+    })
+}
+
+/// `6.18.44-fc-v1045` against (5, 2).
+fn release_at_least(release: &str, wanted: (u32, u32)) -> bool {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let minor = parts.next().and_then(|p| p.parse::<u32>().ok());
+    match (major, minor) {
+        (Some(major), Some(minor)) => (major, minor) >= wanted,
+        _ => false,
     }
 }
 
@@ -370,6 +401,17 @@ impl ProcessSource for facts::ProcessFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_trusted_only_where_procfs_follows_setns() {
+        assert!(release_at_least("6.18.44-fc-v1045", (5, 2)));
+        assert!(release_at_least("5.2.0", (5, 2)));
+        assert!(release_at_least("5.10", (5, 2)));
+        assert!(!release_at_least("5.1.21", (5, 2)));
+        assert!(!release_at_least("4.18.0-553.el8_10.x86_64", (5, 2)));
+        assert!(!release_at_least("", (5, 2)));
+        assert!(!release_at_least("6", (5, 2)));
+    }
 
     #[test]
     fn table_counts_come_from_the_inuse_fields() {
