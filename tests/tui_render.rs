@@ -12,7 +12,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use fixtures::{
     fixed_host as fixed_snapshot, listen, process, without_hidden as snapshot_without_hidden,
 };
-use portscope::model::{Owner, Process, Proto, Selection, Snapshot, SockState, Socket};
+use portscope::model::{Owner, Process, Proto, RangeGroup, Selection, Snapshot, SockState, Socket};
 use portscope::tui::app::{App, Change, Effect, Event, Overlay, Row, SortKey};
 use portscope::tui::keys;
 use portscope::tui::render::{Theme, draw};
@@ -794,6 +794,20 @@ fn help_overlay_scrolls_where_it_does_not_fit() {
     assert!(screen.contains("help · ? or Esc closes"), "{screen}");
     assert!(screen.contains("↑ ↓  j k"), "{screen}");
     assert_eq!(app.selected, selected);
+}
+
+/// At 40 columns the range entries put their text under the title: every word of it shows
+/// whole, none cut at the box's edge.
+#[test]
+fn help_overlay_at_40_columns_cuts_no_word() {
+    let mut app = app_with(fixed_snapshot());
+    press_char(&mut app, '?');
+    let screen = text(&render(&mut app, 40, 80));
+    for group in RangeGroup::ALL {
+        for word in group.explain().split_whitespace() {
+            assert!(screen.contains(word), "{word:?} cut:\n{screen}");
+        }
+    }
 }
 
 #[test]

@@ -173,6 +173,8 @@ pub struct App {
     /// The help's first line shown, and how far it can scroll at the last drawn size.
     pub help_scroll: u16,
     pub help_max_scroll: u16,
+    /// The help's rows on screen, for PgUp and PgDn.
+    pub help_rows: u16,
     /// The details pane's wrapped lines, for (generation, socket, width, colour).
     pub details_cache: Option<(DetailsKey, Vec<ratatui::text::Line<'static>>)>,
     /// The bind check last asked of the collector, and the snapshot it was asked for: asked
@@ -217,6 +219,7 @@ impl App {
             table_area: None,
             help_scroll: 0,
             help_max_scroll: 0,
+            help_rows: 0,
             details_cache: None,
             bind_asked: None,
             bind: None,
@@ -741,7 +744,7 @@ impl App {
     /// screen). False for any other key.
     fn scroll_help(&mut self, command: Command) -> bool {
         let max = self.help_max_scroll;
-        let page = self.table_area.map_or(10, |(_, h)| h.max(2) - 1);
+        let page = self.help_rows.max(2) - 1;
         self.help_scroll = match command {
             Command::Up => self.help_scroll.saturating_sub(1),
             Command::Down => self.help_scroll.saturating_add(1).min(max),

@@ -183,7 +183,7 @@ fn pace_for(cost: Duration, interval: Duration) -> Duration {
 }
 
 /// CPU time of the whole process so far: the collection runs on helper threads too (the
-/// parallel owner scan, one thread per namespace dump), and the budget is for all of it.
+/// parallel owner scan, the namespace workers), and the budget is for all of it.
 #[cfg(target_os = "linux")]
 fn process_cpu() -> Duration {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);

@@ -54,6 +54,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: Theme) {
     let total = u16::try_from(lines.len()).unwrap_or(u16::MAX);
     let height = total.saturating_add(2).min(area.height);
     let shown = height.saturating_sub(2);
+    app.help_rows = shown;
     app.help_max_scroll = total.saturating_sub(shown);
     app.help_scroll = app.help_scroll.min(app.help_max_scroll);
     let title = match (app.help_scroll, app.help_max_scroll) {
@@ -90,7 +91,7 @@ fn hanging(
     if width < column + 12 {
         lines.push(Line::styled(label.to_string(), style));
         lines.extend(
-            wrap(text, width)
+            wrap(text, width.saturating_sub(2))
                 .into_iter()
                 .map(|part| Line::raw(format!("  {part}"))),
         );
