@@ -14,7 +14,9 @@ use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd, RawFd};
 
-use aya_obj::generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_insn, bpf_prog_type};
+use aya_obj::generated::{
+    bpf_attach_type, bpf_attr, bpf_cmd, bpf_insn, bpf_map_type, bpf_prog_type,
+};
 
 /// Runs `cmd` with `attr`; the kernel's return value (a new fd for the creating commands).
 fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<i64> {
@@ -72,9 +74,19 @@ pub struct MapSpec<'a> {
 /// types against them, since the kernel reads that many bytes from what it is handed.
 pub struct MapFd {
     fd: OwnedFd,
+    map_type: u32,
     key_size: u32,
     value_size: u32,
 }
+
+/// Maps whose value the kernel reads once per possible CPU (each rounded up to 8 bytes): a
+/// single `V` is too short for them, so updates refuse them.
+const PER_CPU_MAPS: [bpf_map_type; 4] = [
+    bpf_map_type::BPF_MAP_TYPE_PERCPU_HASH,
+    bpf_map_type::BPF_MAP_TYPE_PERCPU_ARRAY,
+    bpf_map_type::BPF_MAP_TYPE_LRU_PERCPU_HASH,
+    bpf_map_type::BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE_DEPRECATED,
+];
 
 impl MapFd {
     pub fn as_raw_fd(&self) -> RawFd {
@@ -83,6 +95,12 @@ impl MapFd {
 
     /// Sets `key` to `value` (any flags: create or replace).
     pub fn update<K: Copy, V: Copy>(&self, key: &K, value: &V) -> io::Result<()> {
+        if PER_CPU_MAPS.iter().any(|&t| t as u32 == self.map_type) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a per-CPU map takes one value per CPU, not one",
+            ));
+        }
         self.check::<K>(self.key_size, "key")?;
         self.check::<V>(self.value_size, "value")?;
         let mut attr = zeroed();
@@ -130,6 +148,7 @@ pub fn map_create(spec: &MapSpec) -> io::Result<MapFd> {
     create.map_name = object_name(spec.name);
     Ok(MapFd {
         fd: bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr)?,
+        map_type: spec.map_type,
         key_size: spec.key_size,
         value_size: spec.value_size,
     })
@@ -263,9 +282,13 @@ mod tests {
 
     /// BPF_MAP_TYPE_HASH (1) keyed by a socket inode, as the wanted map is.
     fn inode_map() -> Option<MapFd> {
+        map_of_type(1)
+    }
+
+    fn map_of_type(map_type: u32) -> Option<MapFd> {
         let spec = MapSpec {
             name: "ps_test",
-            map_type: 1,
+            map_type,
             key_size: 8,
             value_size: 1,
             max_entries: 4,
@@ -298,6 +321,9 @@ mod tests {
         ] {
             assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{error}");
         }
+        let per_cpu = map_of_type(bpf_map_type::BPF_MAP_TYPE_PERCPU_HASH as u32).expect("made");
+        let error = per_cpu.update(&7u64, &1u8).expect_err("refused");
+        assert!(error.to_string().contains("per-CPU"), "{error}");
         assert!(
             map.update(&7u32, &1u8)
                 .expect_err("refused")
