@@ -20,7 +20,7 @@ pub fn workers(items: usize, per_worker: usize) -> usize {
 /// Where the work runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Threads {
-    /// One worker runs on the caller's thread.
+    /// With a single worker, it runs on the caller's thread (more are always spawned).
     CallerMayWork,
     /// Always on threads made for it: the work changes its thread (setns) for good.
     Own,

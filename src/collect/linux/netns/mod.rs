@@ -319,7 +319,7 @@ fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-/// Only the namespace portscope runs in (the dumps then run on the calling thread).
+/// Only the namespace portscope runs in.
 fn only_current() -> Discovery {
     let own = discover::inode_of(Path::new("/proc/thread-self/ns/net")).unwrap_or(0);
     let mut discovery = Discovery {

@@ -97,7 +97,8 @@ pub fn namespace_id(ns: impl AsFd) -> Option<u64> {
 }
 
 /// Moves the calling thread into the network namespace `ns` (setns(2) with CLONE_NEWNET). Only
-/// ever called on a thread made for that purpose, which ends right after.
+/// ever called on threads made for that purpose (the namespace workers, which may enter
+/// several in turn), never on the caller's.
 pub fn enter(ns: impl AsFd) -> io::Result<()> {
     Ok(move_into_link_name_space(
         ns.as_fd(),
