@@ -194,6 +194,8 @@ trait SocketSource: Send {
     }
     /// Adds what only this source knows to a built snapshot (containers, published ports).
     fn annotate(&mut self, _snapshot: &mut Snapshot) {}
+    /// Dump every table, even one the kernel counts as empty (see `dump_every_table`).
+    fn dump_every_table(&mut self) {}
 }
 
 /// Who holds which socket.
@@ -497,6 +499,13 @@ impl Collector {
         let mut read = self.read_tables(selection)?;
         read.sockets.retain(|socket| keep(socket));
         Ok(read)
+    }
+
+    /// From now on every table is dumped, even one the kernel's per-namespace count says is
+    /// empty: for an answer that may say "free". The count is a lockless per-CPU sum, and a
+    /// socket hashed and unhashed within the microseconds it takes can make it read one low.
+    pub fn dump_every_table(&mut self) {
+        self.sockets.dump_every_table();
     }
 
     /// Reads the tables, keeps the sockets `keep` accepts, and looks up only their holders.

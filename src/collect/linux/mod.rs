@@ -178,9 +178,11 @@ pub(super) fn own_ephemeral_range() -> Option<PortRange> {
 /// host-wide listening or UDP hash (16,384 buckets: 25–55 µs here), so a namespace with only
 /// IPv4 TCP listeners needs one dump, not four.
 ///
-/// The count is a sum of per-CPU counters read without a lock: it can miss a socket only if
-/// that socket was hashed and unhashed again within the few microseconds of the sum, which
-/// no socket a dump would show can do. Before Linux 5.2 ("proc: fix /proc/net/* after
+/// The count is a sum of per-CPU counters read without a lock: it reads one low for each
+/// socket hashed and unhashed again within the microseconds the sum takes (its removal
+/// counted, its arrival not), so a busy namespace's one listener could, very rarely, be
+/// skipped for one picture. A port query, whose answer may be "free", therefore dumps every
+/// table (`Collector::dump_every_table`). Before Linux 5.2 ("proc: fix /proc/net/* after
 /// setns(2)") a thread's `/proc/.../net` could still show the namespace it left, and the
 /// workers enter several in turn: there, nothing is read and every table is dumped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -401,6 +403,29 @@ impl ProcessSource for facts::ProcessFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A table counted as empty is skipped only when counts are handed in (a port query hands
+    /// none: its answer may be "free").
+    #[test]
+    fn a_table_counted_empty_is_skipped_only_with_counts() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let zero = TableCounts {
+            inuse: [[Some(0); 2]; 2],
+        };
+        let has = |counts: Option<&TableCounts>| {
+            let read = read_tables(&mut diag::Dumper::new(), Selection::LISTENERS, 0, counts);
+            read.sockets
+                .iter()
+                .any(|s| s.port == port && s.proto == Proto::Tcp)
+        };
+        assert!(has(None), "every table dumped without counts");
+        assert!(!has(Some(&zero)), "a table counted empty is skipped");
+        assert!(
+            has(Some(&TableCounts::read())),
+            "the kernel counts our listener"
+        );
+    }
 
     #[test]
     fn counts_are_trusted_only_where_procfs_follows_setns() {

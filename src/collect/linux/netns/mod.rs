@@ -67,6 +67,8 @@ pub struct NetnsTables {
     tcp_listening: std::collections::BTreeSet<u64>,
     /// Holders' cgroups, for their container and unit labels.
     cgroups: names::CgroupCache,
+    /// Dump tables the kernel counts as empty too (a port query).
+    every_table: bool,
 }
 
 impl NetnsTables {
@@ -84,6 +86,7 @@ impl NetnsTables {
             memory: discover::Memory::default(),
             tcp_listening: std::collections::BTreeSet::new(),
             cgroups: names::CgroupCache::default(),
+            every_table: false,
         }
     }
 
@@ -164,7 +167,7 @@ impl SocketSource for NetnsTables {
             Some(_) => only_current(),
             None => discovery,
         };
-        let mut read = dump_all(&discovery, selection);
+        let mut read = dump_all(&discovery, selection, self.every_table);
         let only = match discovery.found.len() {
             1 => discovery.found.keys().next().copied(),
             _ => None,
@@ -233,7 +236,7 @@ impl SocketSource for NetnsTables {
         if found.found.is_empty() {
             return TableRead::default();
         }
-        let mut read = dump_all(&found, selection);
+        let mut read = dump_all(&found, selection, self.every_table);
         if hints.socket_namespaces.is_none() && hints.unknown_sockets.len() > SOCKET_PROBES {
             read.table.warnings.push(format!(
                 "{} sockets were not checked for a namespace of their own (at most {SOCKET_PROBES} are)",
@@ -301,6 +304,10 @@ impl SocketSource for NetnsTables {
 
     fn ephemeral_range(&self) -> Option<PortRange> {
         self.ephemeral
+    }
+
+    fn dump_every_table(&mut self) {
+        self.every_table = true;
     }
 
     fn annotate(&mut self, snapshot: &mut Snapshot) {
@@ -523,7 +530,7 @@ fn in_each<T: Send>(
 }
 
 /// Dumps every found namespace from inside it.
-fn dump_all(discovery: &Discovery, selection: Selection) -> Dumped {
+fn dump_all(discovery: &Discovery, selection: Selection, every_table: bool) -> Dumped {
     let mut dumped = Dumped::default();
     // The range the snapshot shows: the one namespace looked at (`--netns NAME`), else the
     // host's and ours.
@@ -531,7 +538,7 @@ fn dump_all(discovery: &Discovery, selection: Selection) -> Dumped {
         inode == discovery.own || Some(inode) == discovery.host || discovery.found.len() == 1
     };
     let results = in_each(discovery, |inode| {
-        dump_in(inode, wants_range(inode), selection)
+        dump_in(inode, wants_range(inode), selection, every_table)
     });
     for (inode, result) in results {
         merge(&mut dumped, inode, result);
@@ -570,9 +577,9 @@ fn explain_enter(error: &io::Error) -> String {
 
 /// In the calling thread's namespace (`inode`): the tables, and the ephemeral range when
 /// wanted. The netlink socket is made here, so it belongs to that namespace.
-fn dump_in(inode: u64, want_range: bool, selection: Selection) -> NsDump {
-    let counts = super::TableCounts::read();
-    let read = super::read_tables(&mut diag::Dumper::new(), selection, inode, Some(&counts));
+fn dump_in(inode: u64, want_range: bool, selection: Selection, every_table: bool) -> NsDump {
+    let counts = (!every_table).then(super::TableCounts::read);
+    let read = super::read_tables(&mut diag::Dumper::new(), selection, inode, counts.as_ref());
     let range = want_range.then(super::own_ephemeral_range).flatten();
     NsDump { inode, read, range }
 }
