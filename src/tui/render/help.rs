@@ -3,7 +3,7 @@
 //! scroll it.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
@@ -63,12 +63,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: Theme) {
         (at, max) if at == max => " help · ↑ more · ? or Esc closes ".to_string(),
         _ => " help · ↑↓ more · ? or Esc closes ".to_string(),
     };
-    let [popup] = Layout::vertical([Constraint::Length(height)])
-        .flex(Flex::Center)
-        .areas(area);
-    let [popup] = Layout::horizontal([Constraint::Length(width)])
-        .flex(Flex::Center)
-        .areas(popup);
+    let popup = super::centered(area, width, height);
     frame.render_widget(Clear, popup);
     let paragraph = Paragraph::new(lines)
         .scroll((app.help_scroll, 0))

@@ -112,14 +112,20 @@ fn popup(frame: &mut Frame, area: Rect, paragraph: Paragraph, block: Block, max_
     let paragraph = paragraph.wrap(Wrap { trim: false });
     let rows = paragraph.line_count(width.saturating_sub(2)) + 2;
     let height = u16::try_from(rows).unwrap_or(u16::MAX).min(area.height);
-    let [popup] = Layout::vertical([Constraint::Length(height)])
-        .flex(Flex::Center)
-        .areas(area);
-    let [popup] = Layout::horizontal([Constraint::Length(width)])
-        .flex(Flex::Center)
-        .areas(popup);
+    let popup = centered(area, width, height);
     frame.render_widget(Clear, popup);
     frame.render_widget(paragraph.block(block), popup);
+}
+
+/// A `width` × `height` rectangle in the middle of `area`.
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let [middle] = Layout::vertical([Constraint::Length(height)])
+        .flex(Flex::Center)
+        .areas(area);
+    let [middle] = Layout::horizontal([Constraint::Length(width)])
+        .flex(Flex::Center)
+        .areas(middle);
+    middle
 }
 
 fn too_small(frame: &mut Frame, area: Rect, theme: Theme) {
