@@ -14,7 +14,7 @@ use crate::model::{CMDLINE_CAP, Process, SafeText};
 /// Facts of a process already read are reused for this long before being read again (a
 /// command line, exe and cwd rarely change; start time never does). By time, not by count:
 /// the live view reads facts on only some refreshes.
-const REREAD_AFTER: Duration = Duration::from_secs(30);
+pub(super) const REREAD_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Default)]
 pub struct ProcessFacts {

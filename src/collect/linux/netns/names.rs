@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rustc_hash::FxHashMap as HashMap;
 
 use super::super::cgroup;
 use super::super::containers::{ContainerIndex, ContainerInfo, normalize_netns_path};
+use super::super::facts::REREAD_AFTER;
 use super::super::parallel::{self, Threads};
 use super::discover::{Discovery, Found, Source};
 use super::sys;
@@ -161,7 +162,8 @@ fn ip_netns_name(mounts: &[std::path::PathBuf]) -> Option<SafeText> {
 
 /// Holders' cgroups by identity (pid and start time), so the live view does not read every
 /// holder's `/proc/PID/cgroup` (~28 µs each) again each time its picture changes. Read again
-/// after `REREAD_AFTER`, as the other facts are: a process rarely moves to another cgroup.
+/// after the facts' `REREAD_AFTER`, as the other facts are: a process rarely moves to another
+/// cgroup.
 #[derive(Debug, Default)]
 pub struct CgroupCache {
     entries: HashMap<u32, Cached>,
@@ -173,8 +175,6 @@ struct Cached {
     read_at: Instant,
     info: Option<cgroup::CgroupInfo>,
 }
-
-const REREAD_AFTER: Duration = Duration::from_secs(30);
 
 /// Each holder's container and systemd unit, from its cgroup (in every namespace, the host's
 /// too).
@@ -260,18 +260,19 @@ mod tests {
             },
         );
         let containers = ContainerIndex::default();
-        let mut processes = BTreeMap::from([(me, process(7))]);
-        label_holders(&mut processes, &containers, &mut cache);
-        let unit = processes[&me].unit.as_ref().map(|u| u.to_string());
+        let unit_at = |start_ticks, cache: &mut CgroupCache| {
+            let mut processes = BTreeMap::from([(me, process(start_ticks))]);
+            label_holders(&mut processes, &containers, cache);
+            processes[&me].unit.as_ref().map(|u| u.to_string())
+        };
+        let unit = unit_at(7, &mut cache);
         assert_eq!(
             unit.as_deref(),
             Some("psT-cached.service"),
             "the cached cgroup"
         );
 
-        let mut processes = BTreeMap::from([(me, process(8))]);
-        label_holders(&mut processes, &containers, &mut cache);
-        let unit = processes[&me].unit.as_ref().map(|u| u.to_string());
+        let unit = unit_at(8, &mut cache);
         assert_ne!(
             unit.as_deref(),
             Some("psT-cached.service"),
