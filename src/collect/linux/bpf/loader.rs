@@ -14,6 +14,7 @@ use object::Endianness;
 use object::{Object as _, ObjectSection as _};
 use rustix::io::Errno;
 
+use super::super::parallel::{self, Threads};
 use super::btf::Types;
 use super::kernel_types::{self, KernelTypes};
 use super::sys::{self, MapSpec};
@@ -191,9 +192,9 @@ impl Loaded {
         })
     }
 
-    /// The walk split over the cores: each thread walks the files of its share of the
-    /// processes, one iterator per process (the kernel walks one fd table per read, on one
-    /// core: ~35 ms for 60,000 fds). None where that cannot help (one core) or the kernel
+    /// The walk split over the cores: workers take the next process from a shared counter and
+    /// walk its files with an iterator of its own (the kernel walks one fd table per read, on
+    /// one core: ~35 ms for 60,000 fds). None where that cannot help (one core) or the kernel
     /// cannot filter by process; then the caller walks everything at once. A process born
     /// after /proc was listed is not walked, as with the /proc scan.
     fn walk_by_process(
@@ -201,8 +202,8 @@ impl Loaded {
         keep: &(dyn Fn(&SocketFd) -> bool + Sync),
         pids: Option<&[u32]>,
     ) -> Result<Option<Walk>, Unavailable> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-        if threads < 2 || self.by_process == Some(false) {
+        // One core: nothing to split (and /proc is not listed for it).
+        if self.by_process == Some(false) || parallel::workers(usize::MAX, 1) < 2 {
             return Ok(None);
         }
         let listed;
@@ -216,39 +217,38 @@ impl Loaded {
                 Err(_) => return Ok(None),
             },
         };
+        let workers = parallel::workers(pids.len(), 1);
         let program = self.program.as_fd();
-        let shares: Vec<Vec<u32>> = (0..threads)
-            .map(|t| pids.iter().copied().skip(t).step_by(threads).collect())
-            .collect();
-        let walks: Vec<Result<Option<Walk>, Unavailable>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = shares
-                .iter()
-                .map(|share| scope.spawn(move || walk_processes(program, share, keep)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(Unavailable::Failed("a walk thread panicked".into()))
-                    })
-                })
-                .collect()
-        });
+        let init = || Share {
+            chunk: vec![0u8; rows::READ_CHUNK],
+            walk: Walk {
+                sockets: Vec::new(),
+                namespace_fds: Vec::new(),
+            },
+            filtered: Ok(true),
+        };
+        let work = |share: &mut Share, _: usize, &pid: &u32| {
+            // After a refusal or an error the worker's other processes are left alone.
+            if matches!(share.filtered, Ok(true)) {
+                share.filtered =
+                    walk_process(program, pid, keep, &mut share.chunk, &mut share.walk);
+            }
+        };
+        let shares = parallel::fold(pids, workers, Threads::CallerMayWork, init, work);
+        if shares.len() < workers {
+            return Err(Unavailable::Failed("a walk thread panicked".into()));
+        }
         let mut whole = Walk {
             sockets: Vec::new(),
             namespace_fds: Vec::new(),
         };
-        for walk in walks {
-            match walk? {
-                Some(walk) => {
-                    whole.sockets.extend(walk.sockets);
-                    whole.namespace_fds.extend(walk.namespace_fds);
-                }
-                None => {
-                    self.by_process = Some(false);
-                    return Ok(None);
-                }
+        for share in shares {
+            if !share.filtered? {
+                self.by_process = Some(false);
+                return Ok(None);
             }
+            whole.sockets.extend(share.walk.sockets);
+            whole.namespace_fds.extend(share.walk.namespace_fds);
         }
         self.by_process = Some(true);
         Ok(Some(whole))
@@ -307,53 +307,53 @@ impl Loaded {
     }
 }
 
-/// The rows of each process of `pids`, one iterator each; None when the kernel cannot walk
-/// one process (before 6.1) or walked others too (it ignored the filter).
-fn walk_processes(
+/// One walk worker's read buffer and rows, and whether the kernel walked only the process
+/// asked for each time (false: it cannot filter by process, or ignored the filter).
+struct Share {
+    chunk: Vec<u8>,
+    walk: Walk,
+    filtered: Result<bool, Unavailable>,
+}
+
+/// The rows of process `pid`, from an iterator of its own, added to `walk`; false when the
+/// kernel cannot walk one process (before 6.1) or walked others too (it ignored the filter).
+fn walk_process(
     program: std::os::fd::BorrowedFd,
-    pids: &[u32],
+    pid: u32,
     keep: &(dyn Fn(&SocketFd) -> bool + Sync),
-) -> Result<Option<Walk>, Unavailable> {
-    let mut chunk = vec![0u8; rows::READ_CHUNK];
-    let (mut sockets, mut namespace_fds) = (Vec::new(), Vec::new());
-    for &pid in pids {
-        let link = match sys::iter_link_create_for_process(program, pid) {
-            Ok(link) => link,
-            // Exited since /proc was listed.
-            Err(e) if matches!(Errno::from_io_error(&e), Some(Errno::NOENT | Errno::SRCH)) => {
-                continue;
-            }
-            // Before 6.1 the kernel knows no task filter: 5.8 has no link info at all
-            // (EINVAL), 5.9-6.0 a 4-byte one, so 12 bytes with a pid in them are E2BIG.
-            Err(e) if matches!(Errno::from_io_error(&e), Some(Errno::INVAL | Errno::TOOBIG)) => {
-                return Ok(None);
-            }
-            Err(e) => return Err(refused("BPF_LINK_CREATE", &e, Unavailable::Failed)),
-        };
-        let iterator = sys::iter_create(link.as_fd())
-            .map_err(|e| refused("BPF_ITER_CREATE", &e, Unavailable::Failed))?;
-        drop(link);
-        let (from_sockets, from_namespaces) = (sockets.len(), namespace_fds.len());
-        rows::read_all_into(
-            File::from(iterator),
-            &mut chunk,
-            keep,
-            &mut sockets,
-            &mut namespace_fds,
-        )
-        .map_err(Unavailable::Failed)?;
-        let others = sockets[from_sockets..].iter().any(|s| s.pid != pid)
-            || namespace_fds[from_namespaces..]
-                .iter()
-                .any(|n| n.pid != pid);
-        if others {
-            return Ok(None);
+    chunk: &mut [u8],
+    walk: &mut Walk,
+) -> Result<bool, Unavailable> {
+    let link = match sys::iter_link_create_for_process(program, pid) {
+        Ok(link) => link,
+        // Exited since /proc was listed.
+        Err(e) if matches!(Errno::from_io_error(&e), Some(Errno::NOENT | Errno::SRCH)) => {
+            return Ok(true);
         }
-    }
-    Ok(Some(Walk {
-        sockets,
-        namespace_fds,
-    }))
+        // Before 6.1 the kernel knows no task filter: 5.8 has no link info at all (EINVAL),
+        // 5.9-6.0 a 4-byte one, so 12 bytes with a pid in them are E2BIG.
+        Err(e) if matches!(Errno::from_io_error(&e), Some(Errno::INVAL | Errno::TOOBIG)) => {
+            return Ok(false);
+        }
+        Err(e) => return Err(refused("BPF_LINK_CREATE", &e, Unavailable::Failed)),
+    };
+    let iterator = sys::iter_create(link.as_fd())
+        .map_err(|e| refused("BPF_ITER_CREATE", &e, Unavailable::Failed))?;
+    drop(link);
+    let (from_sockets, from_namespaces) = (walk.sockets.len(), walk.namespace_fds.len());
+    rows::read_all_into(
+        File::from(iterator),
+        chunk,
+        keep,
+        &mut walk.sockets,
+        &mut walk.namespace_fds,
+    )
+    .map_err(Unavailable::Failed)?;
+    let others = walk.sockets[from_sockets..].iter().any(|s| s.pid != pid)
+        || walk.namespace_fds[from_namespaces..]
+            .iter()
+            .any(|n| n.pid != pid);
+    Ok(!others)
 }
 
 /// The kernel's BTF cut down to what the object names (see `kernel_types`), and the id of the
