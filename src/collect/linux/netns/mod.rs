@@ -19,7 +19,6 @@ use std::fs;
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::thread;
 
 use rustix::fd::{AsFd, OwnedFd};
 
@@ -281,16 +280,22 @@ impl SocketSource for NetnsTables {
         }
         now.sort_unstable();
         now.dedup();
+        let list: Vec<(&u64, &discover::Found)> =
+            now.iter().filter_map(|i| found.get_key_value(i)).collect();
+        let counted = in_each_of(self.discovery.own, &list, |inode| {
+            super::established_rows(&mut diag::Dumper::new(), selection, inode)
+        });
         let mut first_error = None;
-        for inode in now {
-            let Some(found) = found.get(&inode) else {
-                continue;
-            };
-            match established_in(inode, &found.fd, selection) {
-                Ok(rows) => {
+        for (inode, result) in counted {
+            match result {
+                Ok(Ok(rows)) => {
                     self.connections.insert(inode, rows);
                 }
-                Err(error) => {
+                // Could not be entered (gone, or refused): nothing to count there.
+                Err(_) => {
+                    self.connections.insert(inode, Vec::new());
+                }
+                Ok(Err(error)) => {
                     first_error.get_or_insert(error);
                 }
             }
@@ -503,9 +508,18 @@ fn in_each<T: Send>(
     work: impl Fn(u64) -> T + Sync,
 ) -> Vec<(u64, io::Result<T>)> {
     let list: Vec<(&u64, &discover::Found)> = discovery.found.iter().collect();
+    in_each_of(discovery.own, &list, work)
+}
+
+/// [`in_each`] for some of the namespaces; `own` is the caller's.
+fn in_each_of<T: Send>(
+    own: u64,
+    list: &[(&u64, &discover::Found)],
+    work: impl Fn(u64) -> T + Sync,
+) -> Vec<(u64, io::Result<T>)> {
     let workers = parallel::workers(list.len(), 1);
-    // Each worker starts in the caller's namespace, the one discovery calls ours.
-    let init = || (discovery.own, Vec::new());
+    // Each worker starts in the caller's namespace.
+    let init = || (own, Vec::new());
     let run = |(here, done): &mut (u64, Vec<(usize, io::Result<T>)>),
                index: usize,
                &(&inode, found): &(&u64, &discover::Found)| {
@@ -518,7 +532,7 @@ fn in_each<T: Send>(
         }
         done.push((index, Ok(work(inode))));
     };
-    let parts = parallel::fold(&list, workers, Threads::Own, init, run);
+    let parts = parallel::fold(list, workers, Threads::Own, init, run);
     let results = parallel::in_order(list.len(), parts.into_iter().map(|(_, d)| d).collect());
     list.iter()
         .zip(results)
@@ -582,26 +596,6 @@ fn dump_in(inode: u64, want_range: bool, selection: Selection, every_table: bool
     let read = super::read_tables(&mut diag::Dumper::new(), selection, inode, counts.as_ref());
     let range = want_range.then(super::own_ephemeral_range).flatten();
     NsDump { inode, read, range }
-}
-
-/// Established TCP connections of one namespace.
-fn established_in(
-    inode: u64,
-    ns: &OwnedFd,
-    selection: Selection,
-) -> Result<Vec<Socket>, TableError> {
-    let own = discover::inode_of(Path::new("/proc/thread-self/ns/net")) == Some(inode);
-    thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                if !own && sys::enter(ns.as_fd()).is_err() {
-                    return Ok(Vec::new());
-                }
-                super::established_rows(&mut diag::Dumper::new(), selection, inode)
-            })
-            .join()
-            .unwrap_or_else(|_| Ok(Vec::new()))
-    })
 }
 
 /// The addresses of this thread's namespace's interfaces.
