@@ -42,13 +42,17 @@ impl BpfScan {
     /// first scan wants every socket. A socket bound after that walk and before its table
     /// was read has no holder in that first answer (`ss -p` reads owners before tables too);
     /// the next update looks for it again ([`Partial::early`]).
-    pub fn start(discover: bool) -> Self {
+    /// `pids`: /proc as just listed (None: the walk lists it).
+    pub fn start(discover: bool, pids: Option<Vec<u32>>) -> Self {
         let options = LoadOptions { netns: discover };
         let loading = thread::Builder::new()
             .name("bpf-load".into())
             .spawn(move || {
                 let mut map = BpfOwnerMap::load_with(options)?;
-                let first = map.walk(None, discover);
+                let first = match pids.as_deref() {
+                    Some(pids) => map.walk_of(pids, None, discover),
+                    None => map.walk(None, discover),
+                };
                 Ok((map, Some(first)))
             });
         let state = match loading {

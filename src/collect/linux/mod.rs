@@ -81,21 +81,22 @@ fn full_scan(choice: OwnerScanChoice, discover: bool) -> Box<dyn FullScan> {
         // host's fd tables (make bench, small fixture, 34 processes: 18.5 ms against 12.5 ms;
         // about even at ~120); it pays from a few hundred processes on (medium, 316: 77.5 ms
         // against 204 ms).
-        OwnerScanChoice::Auto if few_processes() => proc(&format!(
-            "bpf: not needed: fewer than {BPF_FROM_PROCESSES} processes, where the /proc walk is faster than loading the program"
-        )),
         OwnerScanChoice::Auto | OwnerScanChoice::Bpf => {
-            Box::new(bpf_scan::BpfScan::start(discover))
+            // One listing serves both the choice and the first walk.
+            let pids = owners::list_pids().ok();
+            let few = pids.as_ref().is_some_and(|p| p.len() < BPF_FROM_PROCESSES);
+            if choice == OwnerScanChoice::Auto && few {
+                return proc(&format!(
+                    "bpf: not needed: fewer than {BPF_FROM_PROCESSES} processes, where the /proc walk is faster than loading the program"
+                ));
+            }
+            Box::new(bpf_scan::BpfScan::start(discover, pids))
         }
     }
 }
 
 /// From how many processes `--owner-scan auto` loads the in-kernel map.
 const BPF_FROM_PROCESSES: usize = 250;
-
-fn few_processes() -> bool {
-    owners::list_pids().is_ok_and(|pids| pids.len() < BPF_FROM_PROCESSES)
-}
 
 /// Does portscope run in the host's network namespace (pid 1's)? Then it looks at every
 /// namespace by default; inside another (`ip netns exec`, a container) at that one.
