@@ -638,6 +638,16 @@ fn holders_sharing_a_parent_all_name_it() {
     }
 }
 
+/// A python3 script that listens on a loopback port (`s`) and forks a `child` that keeps it
+/// for two minutes, then runs `rest`.
+fn shared_with_a_child(rest: &str) -> String {
+    let start = "import os, socket, sys, time\n\
+        s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+        child = os.fork()\n\
+        if child == 0:\n    time.sleep(120); os._exit(0)\n";
+    format!("{start}{rest}")
+}
+
 /// The live view takes an unchanged holder's facts as they were on most refreshes; what a
 /// holder changes in place (here its parent: re-parented when the parent exits) is still
 /// seen within a few refreshes.
@@ -646,14 +656,12 @@ fn a_holder_re_parented_in_place_is_seen_by_the_live_refresh() {
     use portscope::collect::{Collector, Refresh, Request};
     use portscope::model::Selection;
 
-    let script = "import os, socket, sys, time\n\
-        s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
-        child = os.fork()\n\
-        if child == 0:\n    time.sleep(120); os._exit(0)\n\
-        port = s.getsockname()[1]; s.close()\n\
+    let script = shared_with_a_child(
+        "port = s.getsockname()[1]; s.close()\n\
         print(port, child, flush=True)\n\
-        sys.stdin.readline()\n";
-    let mut parent = common::Script::start(script);
+        sys.stdin.readline()\n",
+    );
+    let mut parent = common::Script::start(&script);
     let words = parent.numbers();
     let port = u16::try_from(words[0]).expect("a port");
     let child = u32::try_from(words[1]).expect("a pid");
@@ -703,14 +711,12 @@ fn a_holder_re_parented_in_place_is_seen_by_the_live_refresh() {
 fn a_holder_that_closes_a_shared_socket_is_dropped_by_the_live_index() {
     use portscope::collect::{FxHashSet, OwnerIndex};
 
-    let script = "import os, socket, sys, time\n\
-        s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
-        child = os.fork()\n\
-        if child == 0:\n    time.sleep(120); os._exit(0)\n\
-        print(os.fstat(s.fileno()).st_ino, child, flush=True)\n\
+    let script = shared_with_a_child(
+        "print(os.fstat(s.fileno()).st_ino, child, flush=True)\n\
         sys.stdin.readline(); s.close(); print('closed', flush=True)\n\
-        sys.stdin.readline()\n";
-    let mut parent = common::Script::start(script);
+        sys.stdin.readline()\n",
+    );
+    let mut parent = common::Script::start(&script);
     let words = parent.numbers();
     let inode = words[0];
     let child = u32::try_from(words[1]).expect("a pid");
